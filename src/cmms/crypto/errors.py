@@ -29,3 +29,7 @@ class DecryptionError(CryptoError):
 
 class SignatureError(CryptoError):
     """A signature or certificate chain did not verify."""
+
+
+class InvalidKeyError(CryptoError):
+    """A key or keyset that cannot be parsed, or that does not fit the requested operation."""
