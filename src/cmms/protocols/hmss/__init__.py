@@ -1,0 +1,1 @@
+"""Honest Majority Share Shuffle: stage machine and, later, stage functions."""

@@ -1,0 +1,1 @@
+"""Liquid Legions v2 (reach and frequency): stage machine and, later, stage functions."""

@@ -1,0 +1,1 @@
+"""TrusTee (aggregation inside a trusted execution environment): stage machine and, later, stage functions."""
