@@ -301,3 +301,26 @@ def verify_certificate_path(
     _check_validity(root.certificate, now, "root")
     _check_validity(leaf, now, "leaf")
     return root
+
+
+def verify_trusted(
+    certificate: x509.Certificate,
+    data: bytes,
+    signature: bytes,
+    algorithm_oid: str = "",
+    *,
+    trust_store: TrustStore,
+    now: datetime,
+    expected_root_skid: bytes | None = None,
+    expected_owner: str | None = None,
+) -> TrustedRoot:
+    """Chain `certificate` to a trusted root, then check its signature over `data`; return the root."""
+    root = verify_certificate_path(
+        certificate,
+        trust_store,
+        now=now,
+        expected_root_skid=expected_root_skid,
+        expected_owner=expected_owner,
+    )
+    verify(certificate, data, signature, algorithm_oid)
+    return root

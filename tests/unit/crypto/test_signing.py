@@ -29,6 +29,7 @@ from cmms.crypto.signing import (
     subject_key_identifier,
     verify,
     verify_certificate_path,
+    verify_trusted,
 )
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
@@ -351,3 +352,18 @@ def test_a_leaf_cannot_act_as_issuer_even_if_placed_in_the_store(mc: Party) -> N
     # A leaf (CA:FALSE) is refused as a trust anchor, so it can never certify another leaf.
     with pytest.raises(SignatureError, match="not a CA"):
         TrustStore([mc.leaf])
+
+
+def test_verify_trusted_checks_path_then_signature(mc: Party, edp: Party) -> None:
+    store = TrustStore([TrustedRoot(mc.root, "mc"), TrustedRoot(edp.root, "edp")])
+    signature = sign(mc.leaf_key, b"spec")
+    root = verify_trusted(mc.leaf, b"spec", signature, trust_store=store, now=NOW)
+    assert root.owner == "mc"
+    with pytest.raises(SignatureError, match="does not verify"):
+        verify_trusted(mc.leaf, b"spec!", signature, trust_store=store, now=NOW)
+    with pytest.raises(SignatureError, match="untrusted root"):
+        verify_trusted(mc.leaf, b"spec", signature, trust_store=TrustStore([edp.root]), now=NOW)
+    with pytest.raises(SignatureError, match="expected 'edp'"):
+        verify_trusted(
+            mc.leaf, b"spec", signature, trust_store=store, now=NOW, expected_owner="edp"
+        )
