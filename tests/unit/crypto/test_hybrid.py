@@ -5,6 +5,8 @@ from __future__ import annotations
 import farmhash
 import pytest
 import tink
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from tink import hybrid
 from tink.proto import tink_pb2
 
@@ -153,3 +155,13 @@ def test_private_key_ids_differ_between_keys() -> None:
 def test_farmhash_is_fingerprint64_of_the_farmhash_na_family() -> None:
     # Fingerprint64 of the empty string is FarmHash's constant k2, as in Guava's farmHashFingerprint64.
     assert farmhash.fingerprint64(b"") == 0x9AE16A3B2F90404F
+
+
+_HPKE_KEY = HybridPrivateKey.generate(HPKE_X25519)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.binary(max_size=2048))
+def test_any_plaintext_round_trips(plaintext: bytes) -> None:
+    ciphertext = _HPKE_KEY.public_key().encrypt(plaintext)
+    assert _HPKE_KEY.decrypt(ciphertext) == plaintext
