@@ -1,0 +1,78 @@
+"""Run the duchy schema migrations (alembic, configured in code: no alembic.ini needed)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import create_engine
+from sqlalchemy.engine import URL, Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from cmms.duchy.db.engine import configure_sqlite, sync_url
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+# Its own name, so that a database shared with another component cannot confuse the two histories.
+VERSION_TABLE = "duchy_alembic_version"
+
+
+def alembic_config(connection: Connection | None = None, url: str | URL | None = None) -> Config:
+    """An alembic configuration for the duchy schema, bound to a connection or to a URL."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if url is not None:
+        rendered = url if isinstance(url, str) else url.render_as_string(hide_password=False)
+        # ConfigParser treats "%" as interpolation; URLs may carry percent-escapes.
+        config.set_main_option("sqlalchemy.url", rendered.replace("%", "%%"))
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def upgrade(url: str | URL, revision: str = "head") -> None:
+    """Migrate the database at `url` up to `revision`."""
+    _with_sync_connection(url, lambda c: command.upgrade(alembic_config(c), revision))
+
+
+def downgrade(url: str | URL, revision: str = "base") -> None:
+    """Migrate the database at `url` down to `revision` (`base` drops every table)."""
+    _with_sync_connection(url, lambda c: command.downgrade(alembic_config(c), revision))
+
+
+def current_revision(url: str | URL) -> str | None:
+    """The revision the database at `url` is at, or None if it was never migrated."""
+    found: list[str | None] = []
+    _with_sync_connection(url, lambda c: found.append(_current(c)))
+    return found[0]
+
+
+async def upgrade_engine(engine: AsyncEngine, revision: str = "head") -> None:
+    """Migrate through an existing async engine (tests and in-process deployments)."""
+    async with engine.begin() as connection:
+        await connection.run_sync(lambda c: command.upgrade(alembic_config(c), revision))
+
+
+async def downgrade_engine(engine: AsyncEngine, revision: str = "base") -> None:
+    async with engine.begin() as connection:
+        await connection.run_sync(lambda c: command.downgrade(alembic_config(c), revision))
+
+
+def _current(connection: Connection) -> str | None:
+    context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
+    return context.get_current_revision()
+
+
+def _with_sync_connection(url: str | URL, action: Callable[[Connection], object]) -> None:
+    target = sync_url(url)
+    engine = create_engine(target)
+    if target.get_backend_name() == "sqlite":
+        configure_sqlite(engine)
+    try:
+        with engine.begin() as connection:
+            action(connection)
+    finally:
+        engine.dispose()

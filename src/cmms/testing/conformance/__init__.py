@@ -1,0 +1,1 @@
+"""Test suites every backend of a repository interface must pass."""

@@ -1,0 +1,33 @@
+"""The duchy computations repository conformance suite, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from cmms.testing.conformance.computations_repository import ComputationsRepositoryConformance
+from cmms.testing.scratch_databases import (
+    POSTGRES_SKIP_REASON,
+    postgres_server_url,
+    scratch_postgres_database,
+    sqlite_url,
+)
+
+
+class TestSqlite(ComputationsRepositoryConformance):
+    @pytest.fixture
+    def database_url(self, tmp_path: Path) -> str:
+        return sqlite_url(tmp_path)
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(postgres_server_url() is None, reason=POSTGRES_SKIP_REASON)
+class TestPostgres(ComputationsRepositoryConformance):
+    @pytest.fixture
+    def database_url(self) -> Iterator[str]:
+        server = postgres_server_url()
+        assert server is not None
+        with scratch_postgres_database(server, prefix="cmms_duchy_repo") as url:
+            yield url
