@@ -1,0 +1,1 @@
+"""Benchmark harnesses behind `cmms bench` (outside the pure core: they time things)."""
