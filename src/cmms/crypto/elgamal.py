@@ -18,11 +18,10 @@ from typing import Any
 
 from cmms.crypto import group
 from cmms.crypto.errors import InvalidLengthError, OutOfRangeError
-from cmms.crypto.group import ORDER, POINT_SIZE, FixedBaseTable, Points
+from cmms.crypto.group import ORDER, POINT_SIZE, SCALAR_SIZE, FixedBaseTable, Points
 from cmms.crypto.randomness import RandomSource, random_scalar
 
 CIPHERTEXT_SIZE = 2 * POINT_SIZE
-SCALAR_BYTES = 32
 
 # ---------------------------------------------------------------------------------------------
 # Keys
@@ -42,8 +41,8 @@ def secret_to_bytes(secret: int) -> bytes:
 
 def secret_from_bytes(data: bytes) -> int:
     """Parse big-endian secret-key bytes; the value must be in `[1, n-1]`."""
-    if not 1 <= len(data) <= SCALAR_BYTES:
-        raise InvalidLengthError(f"a secret key is 1..{SCALAR_BYTES} bytes, got {len(data)}")
+    if not 1 <= len(data) <= SCALAR_SIZE:
+        raise InvalidLengthError(f"a secret key is 1..{SCALAR_SIZE} bytes, got {len(data)}")
     secret = int.from_bytes(data, "big")
     check_secret(secret)
     return secret
@@ -218,10 +217,10 @@ def _keep_u(cts: Ciphertexts, result: Ciphertexts) -> None:
 
 def random_scalars(random: RandomSource, count: int) -> list[int]:
     """`count` independent uniform scalars in `[1, n-1]`."""
-    pool = random.randbytes(SCALAR_BYTES * count)
+    pool = random.randbytes(SCALAR_SIZE * count)
     scalars = []
-    for start in range(0, len(pool), SCALAR_BYTES):
-        value = int.from_bytes(pool[start : start + SCALAR_BYTES], "big")
+    for start in range(0, len(pool), SCALAR_SIZE):
+        value = int.from_bytes(pool[start : start + SCALAR_SIZE], "big")
         # Rejection keeps the distribution uniform; it happens with probability about 2^-32.
         scalars.append(value + 1 if value < ORDER - 1 else random_scalar(random, ORDER))
     return scalars

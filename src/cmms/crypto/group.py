@@ -37,10 +37,6 @@ POINT_SIZE = 33
 SCALAR_SIZE = 32
 GENERATOR = bytes.fromhex("036b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c296")
 
-# Rough native footprint of one EC_POINT (struct, three BIGNUMs and their limbs, malloc overhead),
-# used only to tell Python's GC how heavy a batch is.
-_BYTES_PER_POINT = 320
-
 
 # ---------------------------------------------------------------------------------------------
 # Per-process group and per-thread scratch state
