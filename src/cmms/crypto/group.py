@@ -403,6 +403,10 @@ def multiply_each(points: Points, scalars: Sequence[int], *, out: Points | None 
     return result
 
 
+# Deprecated in OpenSSL 3 (still exported); if a build drops it, tables fall back to var-base.
+_precompute_mult: Any = getattr(lib, "EC_GROUP_precompute_mult", None)
+
+
 class FixedBaseTable:
     """Precomputed multiples of one base point, making `k * base` about 5x cheaper.
 
@@ -432,12 +436,10 @@ class FixedBaseTable:
             if not lib.EC_GROUP_set_generator(group, point._handles[0], order, cofactor):
                 _raise_openssl("EC_GROUP_set_generator")
             self._group = group
-            try:
-                precompute = lib.EC_GROUP_precompute_mult
-            except AttributeError:  # deprecated in OpenSSL 3; stay correct if a build drops it
+            if _precompute_mult is None:
                 self._fallback_base = point.copy()
                 return
-            if not precompute(group, state.bn_ctx):
+            if not _precompute_mult(group, state.bn_ctx):
                 _raise_openssl("EC_GROUP_precompute_mult")
 
     @property

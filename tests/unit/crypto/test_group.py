@@ -315,6 +315,18 @@ def test_length_mismatches() -> None:
             group.negate(two, out=one)
 
 
+def test_table_without_openssl_precomputation_falls_back_to_variable_base(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(group, "_precompute_mult", None)
+    table = group.FixedBaseTable(enc(5))
+    assert table._fallback_base is not None
+    with table.multiply([0, 1, 7]) as product:
+        assert encode_or_none(product) == [None, enc(5), enc(35)]
+    with pytest.raises(OutOfRangeError):
+        table.multiply([ref.N])
+
+
 def test_table_base_must_be_a_valid_point() -> None:
     with pytest.raises(IdentityPointError):
         group.FixedBaseTable(bytes(33))
