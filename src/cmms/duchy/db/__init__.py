@@ -1,9 +1,64 @@
 """The duchy's computations database: schema, migrations and repositories (SQLAlchemy Core).
 
-Backends are chosen by URL: `sqlite+aiosqlite:///path` (default, embedded) or
-`postgresql+psycopg://...`. Protocol messages are stored as opaque bytes, so nothing here depends
-on generated protobuf code; stages are `(protocol, stage)` numbers checked against
-`cmms.protocols.stages`.
+Backends are chosen by URL: `sqlite:///path` (default, embedded; always a file, as every pooled
+connection must see the same database) or `postgresql://...` (psycopg 3). Protocol messages are
+stored as opaque bytes, so nothing here depends on generated protobuf code; stages are
+`(protocol, stage)` numbers checked against `cmms.protocols.stages`.
+
+A service uses it like this::
+
+    engine = create_database_engine(url)          # once per process
+    await upgrade_engine(engine)                   # or `cmms duchy db migrate` before start
+    computations = ComputationsRepository(engine)  # share between requests
+    token = await computations.claim_work(protocol, owner="mill-7")
+    token = await computations.advance_stage(token, next_stage, after_transition=...)
+
+Every mutation returns the new token; continue with it (the old one is stale). Errors are the
+classes of `cmms.duchy.db.errors`, each naming the gRPC status to answer with.
 """
 
 from __future__ import annotations
+
+from cmms.duchy.db.computations import DEFAULT_LOCK_DURATION, ComputationsRepository
+from cmms.duchy.db.continuation_tokens import ContinuationTokensRepository
+from cmms.duchy.db.engine import create_database_engine
+from cmms.duchy.db.migrate import upgrade, upgrade_engine
+from cmms.duchy.db.records import (
+    AttemptEndReason,
+    BlobDependency,
+    BlobRef,
+    CompletedReason,
+    ComputationToken,
+    DeletedComputation,
+    NewRequisition,
+    PurgeResult,
+    RequisitionKey,
+    RequisitionRecord,
+    StageAttempt,
+    StageKey,
+    StageRecord,
+)
+from cmms.duchy.db.stats import ComputationStatsRepository
+
+__all__ = [
+    "DEFAULT_LOCK_DURATION",
+    "AttemptEndReason",
+    "BlobDependency",
+    "BlobRef",
+    "CompletedReason",
+    "ComputationStatsRepository",
+    "ComputationToken",
+    "ComputationsRepository",
+    "ContinuationTokensRepository",
+    "DeletedComputation",
+    "NewRequisition",
+    "PurgeResult",
+    "RequisitionKey",
+    "RequisitionRecord",
+    "StageAttempt",
+    "StageKey",
+    "StageRecord",
+    "create_database_engine",
+    "upgrade",
+    "upgrade_engine",
+]

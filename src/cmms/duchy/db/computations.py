@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from cmms.duchy.db._reading import read_attempts, read_stages, read_token
 from cmms.duchy.db.clock import Clock, epoch_micros, system_clock, utc
-from cmms.duchy.db.engine import SQLITE_BEGIN_OPTION
+from cmms.duchy.db.engine import read_connection
 from cmms.duchy.db.errors import (
     AlreadyExistsError,
     ComputationAlreadyExistsError,
@@ -130,11 +130,8 @@ class ComputationsRepository:
         async with self._engine.begin() as connection:
             yield connection
 
-    @asynccontextmanager
-    async def _read(self) -> AsyncIterator[AsyncConnection]:
-        async with self._engine.connect() as connection:
-            await connection.execution_options(**{SQLITE_BEGIN_OPTION: "DEFERRED"})
-            yield connection
+    def _read(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        return read_connection(self._engine)
 
     async def _lock(
         self, connection: AsyncConnection, local_id: int, expected_version: int | None

@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cmms.duchy.db.clock import Clock, system_clock, utc
+from cmms.duchy.db.engine import read_connection
 from cmms.duchy.db.errors import ContinuationTokenInvalidError
 from cmms.duchy.db.schema import herald_continuation_tokens as tokens_t
 
@@ -27,7 +28,7 @@ class ContinuationTokensRepository:
 
     async def get_continuation_token(self) -> str:
         """The stored token, or "" if none was ever stored."""
-        async with self._engine.connect() as connection:
+        async with read_connection(self._engine) as connection:
             found = (
                 await connection.execute(select(tokens_t.c.continuation_token))
             ).scalar_one_or_none()

@@ -11,11 +11,13 @@ changes (`SELECT ... FOR UPDATE`) or changes it with a conditional `UPDATE ... W
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from cmms.common.errors import UserError
 
@@ -61,7 +63,17 @@ def create_database_engine(url: str | URL, **engine_options: Any) -> AsyncEngine
         engine = create_async_engine(target, **options)
         configure_sqlite(engine.sync_engine)
         return engine
-    return create_async_engine(target, **engine_options)
+    options = {"pool_pre_ping": True}
+    options.update(engine_options)
+    return create_async_engine(target, **options)
+
+
+@asynccontextmanager
+async def read_connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A connection for reads only; on SQLite it does not take the write lock."""
+    async with engine.connect() as connection:
+        await connection.execution_options(**{SQLITE_BEGIN_OPTION: "DEFERRED"})
+        yield connection
 
 
 def configure_sqlite(sync_engine: Any) -> None:

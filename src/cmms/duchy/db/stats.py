@@ -7,6 +7,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cmms.duchy.db.clock import Clock, system_clock, utc
+from cmms.duchy.db.engine import read_connection
 from cmms.duchy.db.errors import (
     ComputationStatAlreadyExistsError,
     InvalidArgumentError,
@@ -32,6 +33,8 @@ class ComputationStatsRepository:
         """Record one metric of an attempt. Mills treat every error here as ignorable."""
         if local_computation_id == 0:
             raise InvalidArgumentError("local_computation_id must be set")
+        if stage == 0:
+            raise InvalidArgumentError("computation_stage must be set")
         if not metric_name:
             raise InvalidArgumentError("metric_name must not be empty")
         try:
@@ -69,7 +72,7 @@ class ComputationStatsRepository:
 
     async def stats(self, local_computation_id: int) -> dict[tuple[int, int, str], int]:
         """Every metric of the computation, keyed by (stage, attempt, name)."""
-        async with self._engine.connect() as connection:
+        async with read_connection(self._engine) as connection:
             rows = await connection.execute(
                 select(stats_t).where(stats_t.c.computation_id == local_computation_id)
             )

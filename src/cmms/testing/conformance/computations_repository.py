@@ -71,8 +71,9 @@ class Harness:
     extra_engines: list[AsyncEngine] = field(default_factory=list)
     _names: Iterator[int] = field(default_factory=count)
 
-    def new_engine(self, **options: object) -> AsyncEngine:
-        engine = create_database_engine(self.url, **options)
+    def new_engine(self) -> AsyncEngine:
+        """Another engine on the same database, like another process; few connections each."""
+        engine = create_database_engine(self.url, pool_size=5, max_overflow=0)
         self.extra_engines.append(engine)
         return engine
 
@@ -811,6 +812,8 @@ class ComputationsRepositoryConformance:
             )
         with pytest.raises(InvalidArgumentError):
             await stats.create_computation_stat(0, claimed.stage, 1, "m", 1)
+        with pytest.raises(InvalidArgumentError):
+            await stats.create_computation_stat(claimed.local_computation_id, 0, 1, "m", 1)
         with pytest.raises(InvalidArgumentError):
             await stats.create_computation_stat(
                 claimed.local_computation_id, claimed.stage, 1, "", 1
