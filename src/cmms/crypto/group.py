@@ -51,7 +51,9 @@ class _ThreadState:
         self.group = group
         self.bn_ctx = _checked(ffi.gc(lib.BN_CTX_new(), lib.BN_CTX_free), "BN_CTX_new")
         self.scalar = _checked(ffi.gc(lib.BN_new(), lib.BN_clear_free), "BN_new")
-        self.scratch_point = _checked(ffi.gc(lib.EC_POINT_new(group), lib.EC_POINT_free), "new")
+        self.scratch_point = _checked(
+            ffi.gc(lib.EC_POINT_new(group), lib.EC_POINT_free), "EC_POINT_new"
+        )
 
 
 _process_group: Any = None
