@@ -1,0 +1,1 @@
+"""The Kingdom's database: schema, migrations, single-writer store and repositories."""
