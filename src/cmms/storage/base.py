@@ -7,7 +7,7 @@ so no backend can forget a check.
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable
 from types import TracebackType
 from typing import Self
 
@@ -34,7 +34,9 @@ class BlobStore(abc.ABC):
         """Store the concatenation of `chunks` under `key`; return the number of bytes written."""
         return await self._write(validate_key(key), chunks)
 
-    def read(self, key: str, chunk_size: int = DEFAULT_READ_CHUNK_SIZE) -> AsyncIterator[bytes]:
+    def read(
+        self, key: str, chunk_size: int = DEFAULT_READ_CHUNK_SIZE
+    ) -> AsyncGenerator[bytes, None]:
         """Stream the blob under `key` as non-empty chunks of at most `chunk_size` bytes.
 
         A missing key raises `BlobNotFoundError` when iteration starts. Close the iterator
@@ -64,7 +66,7 @@ class BlobStore(abc.ABC):
         """Remove the blob under `key`; deleting a missing key succeeds."""
         await self._delete(validate_key(key))
 
-    def list(self, prefix: str = "") -> AsyncIterator[str]:
+    def list(self, prefix: str = "") -> AsyncGenerator[str, None]:
         """Keys starting with `prefix` (a plain string prefix, not a directory), in sorted order."""
         return self._list(validate_prefix(prefix))
 
@@ -87,7 +89,7 @@ class BlobStore(abc.ABC):
     async def _write(self, key: str, chunks: AsyncIterable[bytes]) -> int: ...
 
     @abc.abstractmethod
-    def _read(self, key: str, chunk_size: int) -> AsyncIterator[bytes]: ...
+    def _read(self, key: str, chunk_size: int) -> AsyncGenerator[bytes, None]: ...
 
     @abc.abstractmethod
     async def _exists(self, key: str) -> bool: ...
@@ -99,7 +101,7 @@ class BlobStore(abc.ABC):
     async def _delete(self, key: str) -> None: ...
 
     @abc.abstractmethod
-    def _list(self, prefix: str) -> AsyncIterator[str]: ...
+    def _list(self, prefix: str) -> AsyncGenerator[str, None]: ...
 
 
 async def _single_chunk(data: bytes) -> AsyncIterator[bytes]:

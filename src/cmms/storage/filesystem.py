@@ -12,7 +12,7 @@ import contextlib
 import os
 import secrets
 import stat
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -95,7 +95,7 @@ class FileBlobStore(BlobStore):
         if self._fsync:
             _fsync_directory(target.parent)
 
-    async def _read(self, key: str, chunk_size: int) -> AsyncIterator[bytes]:
+    async def _read(self, key: str, chunk_size: int) -> AsyncGenerator[bytes, None]:
         path = self.path_of(key)
         try:
             file = await asyncio.to_thread(open, path, "rb", buffering=0)
@@ -140,7 +140,7 @@ class FileBlobStore(BlobStore):
                 return
             directory = directory.parent
 
-    async def _list(self, prefix: str) -> AsyncIterator[str]:
+    async def _list(self, prefix: str) -> AsyncGenerator[str, None]:
         for key in await asyncio.to_thread(self._sorted_keys, prefix):
             yield key
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterable, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterable, Callable
 from typing import Any, TypeVar
 
 import requests
@@ -92,7 +92,7 @@ class GcsBlobStore(BlobStore):
                 await asyncio.shield(asyncio.to_thread(_cancel_session, http, session_url))
             http.close()
 
-    async def _read(self, key: str, chunk_size: int) -> AsyncIterator[bytes]:
+    async def _read(self, key: str, chunk_size: int) -> AsyncGenerator[bytes, None]:
         current = await self._reload(key)
         pinned = self._bucket.blob(self.prefix + key, generation=current.generation)
         size: int = current.size or 0
@@ -130,7 +130,7 @@ class GcsBlobStore(BlobStore):
         with contextlib.suppress(BlobNotFoundError):
             await self._call(key, blob.delete, client=self._client)
 
-    async def _list(self, prefix: str) -> AsyncIterator[str]:
+    async def _list(self, prefix: str) -> AsyncGenerator[str, None]:
         listing = self._client.list_blobs(self._bucket, prefix=self.prefix + prefix)
         pages = iter(listing.pages)
         while True:

@@ -7,7 +7,7 @@ name, so components wired separately from the same URL share their blobs.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterable
 
 from cmms.storage.base import BlobStore
 from cmms.storage.errors import BlobNotFoundError, UnsupportedBlobStoreUrlError
@@ -24,7 +24,7 @@ class MemoryBlobStore(BlobStore):
         self._blobs[key] = b"".join(parts)
         return len(self._blobs[key])
 
-    async def _read(self, key: str, chunk_size: int) -> AsyncIterator[bytes]:
+    async def _read(self, key: str, chunk_size: int) -> AsyncGenerator[bytes, None]:
         data = self._blobs.get(key)
         if data is None:
             raise BlobNotFoundError(key)
@@ -46,7 +46,7 @@ class MemoryBlobStore(BlobStore):
     async def _delete(self, key: str) -> None:
         self._blobs.pop(key, None)
 
-    async def _list(self, prefix: str) -> AsyncIterator[str]:
+    async def _list(self, prefix: str) -> AsyncGenerator[str, None]:
         for key in sorted(k for k in self._blobs if k.startswith(prefix)):
             yield key
 

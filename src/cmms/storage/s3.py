@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import AsyncIterable, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterable, Callable
 from typing import Any, TypeVar
 
 import boto3
@@ -140,7 +140,7 @@ class S3BlobStore(BlobStore):
                 UploadId=upload_id,
             )
 
-    async def _read(self, key: str, chunk_size: int) -> AsyncIterator[bytes]:
+    async def _read(self, key: str, chunk_size: int) -> AsyncGenerator[bytes, None]:
         response = await self._call(
             key, self._client.get_object, Bucket=self.bucket, Key=self.prefix + key
         )
@@ -174,7 +174,7 @@ class S3BlobStore(BlobStore):
     async def _delete(self, key: str) -> None:
         await self._call(key, self._client.delete_object, Bucket=self.bucket, Key=self.prefix + key)
 
-    async def _list(self, prefix: str) -> AsyncIterator[str]:
+    async def _list(self, prefix: str) -> AsyncGenerator[str, None]:
         pages = iter(
             self._client.get_paginator("list_objects_v2").paginate(
                 Bucket=self.bucket, Prefix=self.prefix + prefix

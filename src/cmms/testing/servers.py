@@ -31,6 +31,8 @@ LOOPBACK = "127.0.0.1"
 DEFAULT_BUCKET = "cmms-test"
 _POLL_INTERVAL_SECONDS = 0.1
 _STOP_GRACE_SECONDS = 5.0
+# SeaweedFS takes ~30 s to stop gracefully; its data is throwaway, so it gets little patience.
+_SEAWEEDFS_STOP_GRACE_SECONDS = 1.0
 
 
 class ServerStartError(RuntimeError):
@@ -56,17 +58,20 @@ class _Process:
     process: subprocess.Popen[bytes]
     workdir: Path
     log_path: Path
+    stop_grace_seconds: float = _STOP_GRACE_SECONDS
     _cleanups: list[Callable[[], None]] = field(default_factory=list)
     _stopped: bool = False
 
     @classmethod
-    def launch(cls, command: list[str], workdir: Path) -> _Process:
+    def launch(
+        cls, command: list[str], workdir: Path, stop_grace_seconds: float = _STOP_GRACE_SECONDS
+    ) -> _Process:
         log_path = workdir / "server.log"
         with open(log_path, "wb") as log:
             process = subprocess.Popen(
                 command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=workdir
             )
-        handle = cls(process, workdir, log_path)
+        handle = cls(process, workdir, log_path, stop_grace_seconds)
         # Tests that die before their fixture teardown must not leave servers running.
         atexit.register(handle.stop)
         return handle
@@ -99,7 +104,7 @@ class _Process:
         if self.process.poll() is None:
             self.process.terminate()
             try:
-                self.process.wait(timeout=_STOP_GRACE_SECONDS)
+                self.process.wait(timeout=self.stop_grace_seconds)
             except subprocess.TimeoutExpired:
                 # Data lives in a throwaway directory, so a hard stop loses nothing.
                 self.process.kill()
@@ -241,7 +246,7 @@ def _start_seaweedfs_once(binary: Path, bucket: str, timeout: float) -> S3TestSe
         "-volume.preStopSeconds=0",
         *(f"-{name}={port}" for name, port in ports.items()),
     ]
-    process = _Process.launch(command, workdir)
+    process = _Process.launch(command, workdir, _SEAWEEDFS_STOP_GRACE_SECONDS)
     process._cleanups.append(lambda: _remove_unix_sockets(ports.values()))
     server = S3TestServer(
         endpoint_url=f"http://{LOOPBACK}:{ports['s3.port']}",
