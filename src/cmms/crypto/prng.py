@@ -13,10 +13,25 @@ import numpy as np
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from cmms.crypto.errors import InvalidLengthError, OutOfRangeError
+from cmms.crypto.randomness import RandomSource
 from cmms.crypto.ring import check_ring_modulus, ring_dtype
 
 SEED_LENGTH = 48
 KEY_LENGTH = 32
+
+
+def random_seed(source: RandomSource) -> bytes:
+    """A fresh 48-byte PRNG seed (an EDP's share seed, a worker's random seed)."""
+    return source.randbytes(SEED_LENGTH)
+
+
+def xor_seeds(first: bytes, second: bytes) -> bytes:
+    """The byte-wise XOR of two 48-byte seeds (HMSS's common seed of the two workers)."""
+    if len(first) != SEED_LENGTH or len(second) != SEED_LENGTH:
+        raise InvalidLengthError(
+            f"seeds must be {SEED_LENGTH} bytes, got {len(first)}, {len(second)}"
+        )
+    return bytes(a ^ b for a, b in zip(first, second, strict=True))
 
 
 class AesCtrPrng:

@@ -15,9 +15,12 @@ from cmms.crypto.errors import InvalidLengthError, OutOfRangeError
 from cmms.crypto.prng import (
     AesCtrPrng,
     fisher_yates_targets,
+    random_seed,
     secure_shuffle,
     shuffle_permutation,
+    xor_seeds,
 )
+from cmms.crypto.randomness import SeededRandomSource
 
 VECTORS: dict[str, Any] = json.loads(
     (Path(__file__).parents[2] / "vectors" / "hmss_prng.json").read_text()
@@ -175,3 +178,11 @@ def test_larger_shuffle_equals_the_swap_loop() -> None:
     assert secure_shuffle(np.array(values), seed).tolist() == _scalar_reference_shuffle(
         values, seed
     )
+
+
+def test_seed_helpers() -> None:
+    assert len(random_seed(SeededRandomSource(1))) == 48
+    assert random_seed(SeededRandomSource(1)) != random_seed(SeededRandomSource(2))
+    assert xor_seeds(b"\x11" * 48, b"\x22" * 48) == b"\x33" * 48
+    with pytest.raises(InvalidLengthError):
+        xor_seeds(b"\x11" * 47, b"\x22" * 48)
