@@ -11,6 +11,12 @@ measurement consumer id, or `kingdom`):
     {p}_cs_cert.der       consent-signaling leaf issued by {p}_root (DER)
     {p}_cs_private.der    its private key (PKCS#8 DER)
 
+measurement consumers and data providers also get a Tink hybrid key pair (ECIES P-256, the
+template the reference's test keys use) for what is encrypted to them:
+
+    {p}_enc_private.tink  binary cleartext private keyset
+    {p}_enc_public.tink   binary public keyset (the EncryptionPublicKey `data`)
+
 and once:
 
     all_root_certs.pem    every root certificate: the TLS trust bundle
@@ -33,6 +39,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cmms.common import x509 as x509_utils
 from cmms.common.errors import UserError
 from cmms.common.identity import Principal, PrincipalKind, TrustConfig
+from cmms.crypto.hybrid import ECIES_P256, HybridPrivateKey
 
 TLS_DNS_NAMES = ("localhost",)
 TLS_IP_ADDRESSES = ("127.0.0.1",)
@@ -42,6 +49,10 @@ TRUST_CONFIG_FILE = "trust_config.json"
 DEFAULT_DUCHIES = ("worker1", "worker2", "aggregator")
 DEFAULT_DATA_PROVIDERS = ("edp1", "edp2", "edp3")
 DEFAULT_MEASUREMENT_CONSUMERS = ("mc1",)
+ENCRYPTION_PRIVATE_KEY_SUFFIX = "_enc_private.tink"
+ENCRYPTION_PUBLIC_KEY_SUFFIX = "_enc_public.tink"
+# Parties that things are encrypted to (requisition specs, results); duchies make per-computation keys.
+ENCRYPTION_KEY_KINDS = frozenset({PrincipalKind.MEASUREMENT_CONSUMER, PrincipalKind.DATA_PROVIDER})
 
 
 @dataclass(frozen=True)
@@ -66,6 +77,17 @@ class PartyFiles:
             self.cs_cert,
             self.cs_key,
         )
+
+
+@dataclass(frozen=True)
+class EncryptionKeyFiles:
+    """Where a party's hybrid encryption key pair lives."""
+
+    private_keyset: Path
+    public_keyset: Path
+
+    def all(self) -> tuple[Path, ...]:
+        return (self.private_keyset, self.public_keyset)
 
 
 @dataclass(frozen=True)
@@ -95,6 +117,14 @@ class PkiLayout:
             tls_key=Path(f"{stem}_tls.key"),
             cs_cert=Path(f"{stem}_cs_cert.der"),
             cs_key=Path(f"{stem}_cs_private.der"),
+        )
+
+    def encryption_keys(self, principal: Principal) -> EncryptionKeyFiles:
+        """The files of `principal`'s hybrid encryption key pair (MCs and EDPs only have one)."""
+        stem = self.directory / principal.id
+        return EncryptionKeyFiles(
+            private_keyset=Path(f"{stem}{ENCRYPTION_PRIVATE_KEY_SUFFIX}"),
+            public_keyset=Path(f"{stem}{ENCRYPTION_PUBLIC_KEY_SUFFIX}"),
         )
 
     def load_trust_config(self) -> TrustConfig:
@@ -151,6 +181,12 @@ def generate_pki(
     layout = PkiLayout(directory)
     targets = [layout.all_root_certs, layout.trust_config]
     targets += [path for p in principals for path in layout.party(p).all()]
+    targets += [
+        path
+        for p in principals
+        if p.kind in ENCRYPTION_KEY_KINDS
+        for path in layout.encryption_keys(p).all()
+    ]
     existing = [path for path in targets if path.exists()]
     if existing and not force:
         raise UserError(
@@ -161,6 +197,8 @@ def generate_pki(
     roots: list[tuple[Principal, bytes]] = []
     for principal in principals:
         roots.append((principal, _write_party(layout.party(principal), issued_at)))
+        if principal.kind in ENCRYPTION_KEY_KINDS:
+            _write_encryption_keys(layout.encryption_keys(principal))
     _write(layout.all_root_certs, b"".join(pem for _, pem in roots))
     _write(layout.trust_config, TrustConfig.from_root_certificates(roots).to_json().encode())
     return layout
@@ -190,6 +228,13 @@ def _write_party(files: PartyFiles, now: datetime.datetime) -> bytes:
     _write(files.cs_cert, x509_utils.certificate_der(cs))
     _write(files.cs_key, x509_utils.private_key_der(cs_key), secret=True)
     return root_pem
+
+
+def _write_encryption_keys(files: EncryptionKeyFiles) -> None:
+    """A fresh ECIES P-256 keyset: the private one in clear (development only) and its public half."""
+    key = HybridPrivateKey.generate(ECIES_P256)
+    _write(files.private_keyset, key.cleartext_keyset(), secret=True)
+    _write(files.public_keyset, key.public_key().keyset())
 
 
 def _leaf(

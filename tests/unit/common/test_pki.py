@@ -8,8 +8,9 @@ import pytest
 
 from cmms.common import x509 as x509_utils
 from cmms.common.errors import UserError
-from cmms.common.identity import Principal
+from cmms.common.identity import Principal, PrincipalKind
 from cmms.common.pki import PkiLayout, PkiSpec, generate_pki
+from cmms.crypto.hybrid import HybridPrivateKey, HybridPublicKey
 
 
 def test_every_party_has_a_root_and_two_leaves_chaining_to_it(dev_pki: PkiLayout) -> None:
@@ -60,3 +61,16 @@ def test_bad_party_ids_fail_before_writing(spec: PkiSpec, tmp_path: Path) -> Non
     with pytest.raises(UserError):
         generate_pki(tmp_path / "out", spec)
     assert not (tmp_path / "out").exists()
+
+
+def test_consumers_and_providers_get_a_matching_encryption_key_pair(dev_pki: PkiLayout) -> None:
+    for principal in dev_pki.load_trust_config().principals:
+        files = dev_pki.encryption_keys(principal)
+        if principal.kind in (PrincipalKind.MEASUREMENT_CONSUMER, PrincipalKind.DATA_PROVIDER):
+            private = HybridPrivateKey.from_cleartext_keyset(files.private_keyset.read_bytes())
+            public = HybridPublicKey.from_keyset(files.public_keyset.read_bytes())
+            assert private.decrypt(public.encrypt(b"spec")) == b"spec"
+            assert files.private_keyset.stat().st_mode & 0o077 == 0
+        else:
+            assert not files.private_keyset.exists()
+            assert not files.public_keyset.exists()
