@@ -38,7 +38,10 @@ def test_fingerprint_semantics() -> None:
     assert fingerprint64("AnySketchFingerprint:1:Index") == fingerprint64(
         b"AnySketchFingerprint:1:Index"
     )
-    assert fingerprint64("é") == fingerprint64("é".encode())
+    # pyfarmhash hashes str as UTF-8 and returns unsigned values (Java sees them as signed).
+    assert farmhash.fingerprint64("é") == farmhash.fingerprint64("é".encode())
+    assert fingerprint64("é") == farmhash.fingerprint64("é".encode())
+    assert max(fingerprint64(bytes([i])) for i in range(64)) >= 2**63
     assert signed64(0x9AE16A3B2F90404F) == 0x9AE16A3B2F90404F - 2**64
     assert signed64(5) == 5
 
