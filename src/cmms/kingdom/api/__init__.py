@@ -1,0 +1,1 @@
+"""Public API v1 (consumer- and provider-facing) servicers."""

@@ -1,0 +1,1 @@
+"""Background jobs of the Kingdom (only the pending-measurement TTL)."""

@@ -1,0 +1,35 @@
+"""The stream continuation token: unpadded URL-safe base64 of a serialized
+`StreamActiveComputationsContinuationToken` (duchies decode it too, so the format is fixed)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from google.protobuf.message import DecodeError
+
+from cmms.api.system.v1 import computations_pb2
+from cmms.kingdom.db.computations import StreamPosition
+from cmms.kingdom.timestamps import from_proto, to_proto
+
+
+def encode_token(position: StreamPosition) -> str:
+    message = computations_pb2.StreamActiveComputationsContinuationToken(
+        last_seen_update_time=to_proto(position.update_time_us),
+        last_seen_external_computation_id=position.computation_id,
+    )
+    return base64.urlsafe_b64encode(message.SerializeToString()).rstrip(b"=").decode("ascii")
+
+
+def decode_token(token: str) -> StreamPosition | None:
+    """None for the empty token (start from the beginning); `ValueError` if malformed."""
+    if not token:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        message = computations_pb2.StreamActiveComputationsContinuationToken.FromString(raw)
+    except (binascii.Error, ValueError, DecodeError) as exc:
+        raise ValueError(f"malformed continuation token: {exc}") from exc
+    return StreamPosition(
+        from_proto(message.last_seen_update_time), message.last_seen_external_computation_id
+    )
