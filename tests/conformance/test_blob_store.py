@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cmms.storage import BlobStore, open_blob_store
+from cmms.storage import BlobStore, PrefixedBlobStore, open_blob_store
 from cmms.storage.gcs import UPLOAD_CHUNK_QUANTUM
 from cmms.storage.s3 import MIN_PART_SIZE
 from cmms.testing.conformance.blob_store import BlobStoreConformance
@@ -27,8 +27,16 @@ def _object_store_url(request: pytest.FixtureRequest, backend: str) -> tuple[str
     return gcs.url(prefix), options
 
 
+async def _view_beside_a_neighbour() -> BlobStore:
+    # The neighbour's blobs share the inner store; the suite's exact listings prove they stay unseen.
+    inner = open_blob_store("memory://")
+    await inner.write_bytes("computations-other/k", b"neighbour")
+    await inner.write_bytes("computation", b"neighbour")
+    return PrefixedBlobStore(inner, "computations/")
+
+
 class TestBlobStoreConformance(BlobStoreConformance):
-    @pytest.fixture(params=["file", "memory", "s3", "gs"])
+    @pytest.fixture(params=["file", "memory", "prefixed-view", "s3", "gs"])
     async def store(
         self, request: pytest.FixtureRequest, tmp_path: Path
     ) -> AsyncIterator[BlobStore]:
@@ -37,6 +45,9 @@ class TestBlobStoreConformance(BlobStoreConformance):
             url, options = f"file://{tmp_path / 'blobs'}", {}
         elif backend == "memory":
             url, options = "memory://", {}
+        elif backend == "prefixed-view":
+            yield await _view_beside_a_neighbour()
+            return
         else:
             url, options = _object_store_url(request, backend)
         store = open_blob_store(url, **options)

@@ -15,7 +15,13 @@ from cmms.storage.errors import (
     InvalidBlobKeyError,
     UnsupportedBlobStoreUrlError,
 )
-from cmms.storage.keys import ComputationBlobKey, RequisitionBlobKey
+from cmms.storage.keys import (
+    ComputationBlobKey,
+    RequisitionBlobKey,
+    computation_store,
+    requisition_store,
+)
+from cmms.storage.prefixed import PrefixedBlobStore
 from cmms.storage.registry import open_blob_store, register_backend, supported_schemes
 from cmms.storage.validation import validate_key, validate_prefix
 
@@ -26,11 +32,14 @@ __all__ = [
     "BlobStoreError",
     "ComputationBlobKey",
     "InvalidBlobKeyError",
+    "PrefixedBlobStore",
     "RequisitionBlobKey",
     "UnsupportedBlobStoreUrlError",
+    "computation_store",
     "iterate",
     "open_blob_store",
     "register_backend",
+    "requisition_store",
     "split_into_chunks",
     "supported_schemes",
     "validate_key",

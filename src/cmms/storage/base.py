@@ -119,3 +119,11 @@ def split_into_chunks(data: bytes | bytearray | memoryview, chunk_size: int) -> 
     view = memoryview(data)
     for start in range(0, len(view), chunk_size):
         yield bytes(view[start : start + chunk_size])
+
+
+def take_front(buffer: bytearray, size: int) -> bytes:
+    """Remove and return the first `size` bytes of `buffer`, copying them only once."""
+    with memoryview(buffer) as view:
+        front = bytes(view[:size])
+    del buffer[:size]
+    return front

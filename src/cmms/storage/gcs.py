@@ -24,7 +24,7 @@ from google.api_core import exceptions as google_exceptions
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 
-from cmms.storage.base import MIB, BlobStore
+from cmms.storage.base import MIB, BlobStore, take_front
 from cmms.storage.errors import BlobNotFoundError, BlobStoreError, UnsupportedBlobStoreUrlError
 from cmms.storage.url import BlobStoreUrl
 
@@ -79,8 +79,7 @@ class GcsBlobStore(BlobStore):
                 buffer += chunk
                 # Strictly more than one chunk buffered: the final request must carry data.
                 while len(buffer) > self.upload_chunk_size:
-                    piece = bytes(buffer[: self.upload_chunk_size])
-                    del buffer[: self.upload_chunk_size]
+                    piece = take_front(buffer, self.upload_chunk_size)
                     await self._call(key, _put_chunk, http, session_url, piece, sent, None)
                     sent += len(piece)
             total = sent + len(buffer)

@@ -10,7 +10,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from cmms.storage.base import BlobStore
 from cmms.storage.errors import InvalidBlobKeyError
+from cmms.storage.prefixed import PrefixedBlobStore
 
 COMPUTATIONS_PREFIX = "computations/"
 REQUISITIONS_PREFIX = "requisitions/"
@@ -128,3 +130,13 @@ def _check_identifier(what: str, value: str) -> None:
         raise InvalidBlobKeyError(
             f"{what} {value!r} must be a non-empty run of letters, digits and '_-=.~+'"
         )
+
+
+def computation_store(store: BlobStore) -> PrefixedBlobStore:
+    """The view of `store` addressed by `ComputationBlobKey.path` (the database's form)."""
+    return PrefixedBlobStore(store, COMPUTATIONS_PREFIX)
+
+
+def requisition_store(store: BlobStore) -> PrefixedBlobStore:
+    """The view of `store` addressed by `RequisitionBlobKey.path` (the database's form)."""
+    return PrefixedBlobStore(store, REQUISITIONS_PREFIX)

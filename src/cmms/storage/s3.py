@@ -22,7 +22,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from cmms.storage.base import MIB, BlobStore
+from cmms.storage.base import MIB, BlobStore, take_front
 from cmms.storage.errors import BlobNotFoundError, BlobStoreError, UnsupportedBlobStoreUrlError
 from cmms.storage.url import BlobStoreUrl
 
@@ -88,8 +88,7 @@ class S3BlobStore(BlobStore):
                             Key=full_key,
                         )
                         upload_id = created["UploadId"]
-                    part = bytes(buffer[: self.part_size])
-                    del buffer[: self.part_size]
+                    part = take_front(buffer, self.part_size)
                     parts.append(await self._upload_part(key, upload_id, len(parts) + 1, part))
             if upload_id is None:
                 await self._call(

@@ -43,6 +43,9 @@ def _check_common(value: str, *, what: str) -> None:
     for character, name in _FORBIDDEN_CHARACTERS.items():
         if character in value:
             raise InvalidBlobKeyError(f"{what} {value!r} must not contain {name}")
+    # Object stores list keys in XML, which cannot carry most control characters.
+    if any(ord(character) < 0x20 or ord(character) == 0x7F for character in value):
+        raise InvalidBlobKeyError(f"{what} {value!r} must not contain control characters")
     if value.startswith("/"):
         raise InvalidBlobKeyError(f"{what} {value!r} must be relative, not start with '/'")
     if any(segment in _FORBIDDEN_SEGMENTS for segment in value.split("/")):

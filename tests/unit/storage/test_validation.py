@@ -25,6 +25,8 @@ def test_valid_keys_pass_unchanged(key: str) -> None:
         ("a/./x", "'.'"),
         ("a\\b", "backslash"),
         ("a\x00b", "NUL"),
+        ("a\nb", "control characters"),
+        ("a\x7fb", "control characters"),
         ("a//b", "empty segments"),
         ("a/", "end with '/'"),
         ("\udc80", "UTF-8"),
