@@ -220,6 +220,34 @@ class ComputationsRepositoryConformance:
         owner = await harness.computations.get_token_by_requisition_key(requisition("shared").key)
         assert owner.local_computation_id == first.local_computation_id
 
+    async def test_concurrent_creators_of_one_global_id_yield_one_computation(
+        self, harness: Harness
+    ) -> None:
+        repos = [
+            ComputationsRepository(harness.new_engine(), clock=harness.clock) for _ in range(5)
+        ]
+        start = asyncio.Barrier(len(repos))
+
+        async def create(repo: ComputationsRepository, n: int) -> str:
+            await start.wait()
+            try:
+                await repo.create_computation(
+                    global_computation_id="contested",
+                    protocol=LLV2,
+                    computation_details=f"creator {n}".encode(),
+                    requisitions=(requisition(f"own-{n}"),),
+                )
+            except ComputationAlreadyExistsError:
+                return "exists"
+            return "created"
+
+        outcomes = await asyncio.gather(*(create(r, n) for n, r in enumerate(repos)))
+        assert sorted(outcomes) == ["created"] + ["exists"] * (len(repos) - 1)
+        stored = await harness.computations.get_token("contested")
+        winner = outcomes.index("created")
+        assert stored.computation_details == f"creator {winner}".encode()
+        assert [r.key.external_requisition_id for r in stored.requisitions] == [f"own-{winner}"]
+
     async def test_a_local_id_collision_is_retried_with_a_new_id(self, harness: Harness) -> None:
         ids = iter([7, 7, 8])
         repo = ComputationsRepository(
