@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import socket
 import uuid
+from pathlib import Path
 
 import pytest
 import requests
@@ -113,3 +117,36 @@ def test_gcs_upload_chunk_size_must_be_a_multiple_of_256_kib() -> None:
 class _FakeGcsClient:
     def bucket(self, name: str) -> object:
         return object()
+
+
+def _listening_addresses(pid: int) -> set[tuple[str, int]]:
+    """IPv4/IPv6 TCP sockets in LISTEN state owned by process `pid` (Linux /proc)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                inodes.add(target[len("socket:[") : -1])
+    listening = set()
+    for table, width in (("tcp", 4), ("tcp6", 16)):
+        for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            local, state, inode = fields[1], fields[3], fields[9]
+            if state == "0A" and inode in inodes:
+                address, port = local.split(":")
+                packed = bytes.fromhex(address)
+                # /proc prints each 32-bit word in host (little-endian) order.
+                words = [packed[i : i + 4][::-1] for i in range(0, width, 4)]
+                family = socket.AF_INET if width == 4 else socket.AF_INET6
+                listening.add((socket.inet_ntop(family, b"".join(words)), int(port, 16)))
+    return listening
+
+
+@pytest.mark.skipif(not Path("/proc/self/net/tcp").exists(), reason="needs Linux /proc")
+def test_test_servers_listen_on_loopback_only(
+    seaweedfs: S3TestServer, fake_gcs: GcsTestServer
+) -> None:
+    for server in (seaweedfs, fake_gcs):
+        addresses = _listening_addresses(server.pid)
+        assert addresses, "the server listens nowhere"
+        assert {host for host, _ in addresses} == {"127.0.0.1"}, addresses

@@ -167,6 +167,10 @@ class S3TestServer:
             ),
         )
 
+    @property
+    def pid(self) -> int:
+        return self._process.process.pid
+
     def stop(self) -> None:
         self._process.stop()
 
@@ -301,6 +305,10 @@ class GcsTestServer:
     def environment(self) -> dict[str, str]:
         """What the google-cloud-storage client reads to use this emulator."""
         return {"STORAGE_EMULATOR_HOST": self.endpoint}
+
+    @property
+    def pid(self) -> int:
+        return self._process.process.pid
 
     def stop(self) -> None:
         self._process.stop()
