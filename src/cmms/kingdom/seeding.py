@@ -10,7 +10,6 @@ consent-signaling certificate registered under `duchies/{id}`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from google.protobuf import any_pb2
 
@@ -21,7 +20,6 @@ from cmms.crypto import signing
 from cmms.kingdom.db.repository import KingdomRepositories
 from cmms.kingdom.names import Owner, OwnerKind, certificate_name
 
-ENCRYPTION_PUBLIC_KEY_SUFFIX = "_enc_public.tink"
 _TYPE_URL_PREFIX = "type.googleapis.com/"
 
 _OWNER_KINDS = {
@@ -39,13 +37,9 @@ class SeedReport:
     certificates: list[str] = field(default_factory=list)
 
 
-def encryption_public_key_path(layout: PkiLayout, principal: Principal) -> Path:
-    return layout.directory / f"{principal.id}{ENCRYPTION_PUBLIC_KEY_SUFFIX}"
-
-
 def signed_encryption_public_key(layout: PkiLayout, principal: Principal) -> bytes | None:
     """The serialized SignedMessage over the party's EncryptionPublicKey, if it has a key file."""
-    path = encryption_public_key_path(layout, principal)
+    path = layout.encryption_keys(principal).public_keyset
     if not path.is_file():
         return None
     key = crypto_pb2.EncryptionPublicKey(
