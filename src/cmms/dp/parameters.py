@@ -34,6 +34,11 @@ class GeometricNoiseParams:
     offset: int
     contributors: int
 
+    def __post_init__(self) -> None:
+        if not 0 <= self.p < 1:
+            raise NoiseParameterError(f"geometric p must be in [0, 1), got {self.p}")
+        _check_shape(self.offset, self.contributors)
+
     @property
     def truncation_threshold(self) -> int:
         """Each Polya draw is resampled while it exceeds this (it equals the offset)."""
@@ -47,6 +52,11 @@ class DiscreteGaussianNoiseParams:
     sigma_d: float
     offset: int
     contributors: int
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.sigma_d) and self.sigma_d > 0):
+            raise NoiseParameterError(f"sigma_d must be positive and finite, got {self.sigma_d}")
+        _check_shape(self.offset, self.contributors)
 
     @property
     def truncation_threshold(self) -> int:
@@ -90,3 +100,9 @@ def discrete_gaussian_params(
 def _check_positive(name: str, value: int) -> None:
     if value < 1:
         raise NoiseParameterError(f"{name} must be at least 1, got {value}")
+
+
+def _check_shape(offset: int, contributors: int) -> None:
+    if offset < 0:
+        raise NoiseParameterError(f"offset must be non-negative, got {offset}")
+    _check_positive("contributors", contributors)

@@ -35,8 +35,6 @@ def geometric_components(
     two-sided geometric noise with `P(k) ∝ p^|k|` (up to truncation).
     """
     _check_size(size)
-    if not 0 <= params.p < 1:
-        raise NoiseParameterError(f"geometric p must be in [0, 1), got {params.p}")
     generator = numpy_generator(source)
     first = _truncated_polya(params, generator, size)
     second = _truncated_polya(params, generator, size)
@@ -83,8 +81,6 @@ def discrete_gaussian_components(
     """
     _check_size(size)
     sigma = params.sigma_d
-    if not (math.isfinite(sigma) and sigma > 0):
-        raise NoiseParameterError(f"sigma_d must be positive and finite, got {sigma}")
     generator = numpy_generator(source)
     t = math.floor(sigma) + 1
     success = -math.expm1(-1.0 / t)

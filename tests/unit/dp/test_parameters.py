@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 
 from cmms.dp import (
+    DiscreteGaussianNoiseParams,
+    GeometricNoiseParams,
     NoiseParameterError,
     PrivacyParams,
     discrete_gaussian_params,
@@ -78,3 +80,14 @@ def test_invalid_contributors_and_sensitivity() -> None:
         geometric_params(privacy, 2, 0)
     with pytest.raises(NoiseParameterError, match="contributors"):
         discrete_gaussian_params(privacy, 0)
+
+
+def test_invalid_noise_params() -> None:
+    with pytest.raises(NoiseParameterError):
+        GeometricNoiseParams(p=1.0, offset=3, contributors=2)
+    with pytest.raises(NoiseParameterError):
+        GeometricNoiseParams(p=0.5, offset=-1, contributors=2)
+    with pytest.raises(NoiseParameterError):
+        DiscreteGaussianNoiseParams(sigma_d=0.0, offset=3, contributors=2)
+    with pytest.raises(NoiseParameterError):
+        DiscreteGaussianNoiseParams(sigma_d=1.0, offset=3, contributors=0)
