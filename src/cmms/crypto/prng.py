@@ -1,4 +1,4 @@
-"""AES-256-CTR seeded PRNG, bit-compatible with any-sketch's `OpenSslUniformPseudorandomGenerator`.
+"""AES-256-CTR seeded PRNG, bit-compatible with any-sketch's OpenSSL uniform random generator.
 
 A 48-byte seed is `key (32 bytes) || iv (16 bytes)`; the IV is the initial big-endian counter and
 the keystream runs on across calls. The range samplers replicate the reference's batch
@@ -50,6 +50,8 @@ class AesCtrPrng:
         return self._encryptor.update(bytes(n))
 
     def _keystream(self, n: int) -> np.ndarray:
+        if n == 0:
+            return np.empty(0, dtype=np.uint8)
         # `update_into` needs block_size - 1 bytes of slack in its output buffer.
         buffer = bytearray(n + 15)
         written = self._encryptor.update_into(bytes(n), buffer)
