@@ -38,6 +38,8 @@ def generate(
       P_tls.pem, P_tls.key            TLS server+client certificate issued by P_root
                                       (SAN localhost, 127.0.0.1) and its PKCS#8 PEM key
       P_cs_cert.der, P_cs_private.der consent-signaling certificate (DER) and PKCS#8 DER key
+      P_enc_private.tink,             consumers and providers only: Tink ECIES P-256
+      P_enc_public.tink               hybrid key pair (binary keysets)
     and once:
       all_root_certs.pem              every root: the TLS trust bundle
       trust_config.json               root SKID (hex) -> principal, e.g. duchies/worker1
