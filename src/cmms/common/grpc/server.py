@@ -128,6 +128,7 @@ class SecureServer:
         self._ports: BoundPorts | None = None
         self._serving = False
         self._stopped = asyncio.Event()
+        self._drain: asyncio.Future[None] | None = None
 
     @property
     def health(self) -> HealthServicer:
@@ -219,14 +220,24 @@ class SecureServer:
         return self._ports
 
     async def stop(self, grace_seconds: float | None = None) -> None:
-        """Drain: report NOT_SERVING, refuse new calls, give running calls the grace period."""
-        if self._grpc is None or self._stopped.is_set():
+        """Drain: report NOT_SERVING, refuse new calls, give running calls the grace period.
+
+        Concurrent and repeated calls wait for the first drain to finish.
+        """
+        if self._grpc is None:
             return
-        grace = self._options.shutdown_grace_seconds if grace_seconds is None else grace_seconds
+        if self._drain is None:
+            grace = self._options.shutdown_grace_seconds if grace_seconds is None else grace_seconds
+            self._drain = asyncio.ensure_future(self._drain_and_close(self._grpc, grace))
+        await asyncio.shield(self._drain)
+
+    async def _drain_and_close(self, server: grpc.aio.Server, grace: float) -> None:
+        if self._stopped.is_set():
+            return
         self._serving = False
         self._logger.info("server_draining", grace_seconds=grace)
         await self._health.enter_graceful_shutdown()
-        await self._grpc.stop(grace)
+        await server.stop(grace)
         if self._health_server is not None:
             await self._health_server.stop(None)
         if self._http is not None:

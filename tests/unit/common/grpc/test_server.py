@@ -278,3 +278,24 @@ async def test_log_line_reports_ok_and_abort_codes(
         "/grpc.health.v1.Health/Check": "NOT_FOUND",
         "/test.Probe/Crash": "UNKNOWN",
     }
+
+
+async def test_stop_is_idempotent_and_a_no_op_before_start(
+    dev_pki: PkiLayout, probe: Probe
+) -> None:
+    server = SecureServer(
+        ServerOptions(name="probe-double-stop", health_port=None, http_port=None),
+        ServerTls.from_pki(dev_pki, Principal.kingdom()),
+        probe.bindings(),
+        PROBE_POLICY,
+    )
+    await server.stop()
+    assert not server.serving
+    await server.start()
+    assert server.serving
+    await asyncio.gather(server.stop(0), server.stop(0))
+    await server.stop(0)
+    assert not server.serving
+    await server.wait_for_termination()
+    with pytest.raises(RuntimeError, match="already started"):
+        await server.start()
