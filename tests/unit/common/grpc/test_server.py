@@ -16,14 +16,16 @@ from prometheus_client import REGISTRY
 from structlog.testing import capture_logs
 
 from cmms.common.grpc import (
+    AuthorizationPolicy,
     ChannelSettings,
     ClientTls,
     SecureServer,
     ServerOptions,
     ServerTls,
+    allow,
     run_until_signal,
 )
-from cmms.common.identity import Principal
+from cmms.common.identity import Principal, PrincipalKind
 from cmms.common.pki import PkiLayout
 from cmms.testing.grpc_probe import PROBE_POLICY, Probe
 
@@ -299,3 +301,28 @@ async def test_stop_is_idempotent_and_a_no_op_before_start(
     await server.wait_for_termination()
     with pytest.raises(RuntimeError, match="already started"):
         await server.start()
+
+
+async def test_generated_registered_handlers_are_guarded_too(
+    dev_pki: PkiLayout, probe: Probe, connect: Connect
+) -> None:
+    # Generated code registers health through add_registered_method_handlers, which gRPC
+    # prefers over the generic handler; a policy override must still apply to it.
+    policy = AuthorizationPolicy(
+        {**PROBE_POLICY.rules, "grpc.health.v1.Health": allow(PrincipalKind.DUCHY)}
+    )
+    server = SecureServer(
+        ServerOptions(name="probe-health-duchies", health_port=None, http_port=None),
+        ServerTls.from_pki(dev_pki, Principal.kingdom()),
+        probe.bindings(),
+        policy,
+    )
+    async with server:
+        request = health_pb2.HealthCheckRequest()
+        edp_stub = health_pb2_grpc.HealthStub(connect(server.ports.grpc, EDP1))
+        with pytest.raises(grpc.aio.AioRpcError) as excinfo:
+            await edp_stub.Check(request, timeout=CALL_TIMEOUT)
+        assert excinfo.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        duchy_stub = health_pb2_grpc.HealthStub(connect(server.ports.grpc, WORKER1))
+        reply = await duchy_stub.Check(request, timeout=CALL_TIMEOUT)
+        assert reply.status == health_pb2.HealthCheckResponse.SERVING
