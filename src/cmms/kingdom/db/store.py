@@ -32,10 +32,16 @@ class ChangeFeed:
     def __init__(self) -> None:
         self._version = 0
         self._event = asyncio.Event()
+        self._waiters = 0
 
     @property
     def version(self) -> int:
         return self._version
+
+    @property
+    def waiters(self) -> int:
+        """How many callers are blocked in `wait_for_change` right now."""
+        return self._waiters
 
     def publish(self) -> None:
         self._version += 1
@@ -46,10 +52,13 @@ class ChangeFeed:
         """True once a write newer than `seen_version` committed; False after `timeout` seconds."""
         if self._version != seen_version:
             return True
+        self._waiters += 1
         try:
             await asyncio.wait_for(self._event.wait(), timeout)
         except TimeoutError:
             return False
+        finally:
+            self._waiters -= 1
         return True
 
 
