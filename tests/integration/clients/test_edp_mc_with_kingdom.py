@@ -1,0 +1,278 @@
+"""EDP simulator and MC client against a real in-process Kingdom (mTLS on localhost).
+
+Direct measurements need no duchy: the EDP fulfils at the Kingdom and the MC verifies the EDP's
+signed result. HMSS runs up to the duchy boundary: the duchies' key publication is played through
+the system API, and a stand-in RequisitionFulfillment receives the uploads and reports them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cmms.api.public.v1 import (
+    certificates_pb2_grpc,
+    crypto_pb2,
+    frequency_vector_pb2,
+    measurements_pb2,
+    requisition_fulfillment_pb2,
+    requisitions_pb2,
+)
+from cmms.api.system.v1 import computation_participants_pb2 as participants_pb2
+from cmms.api.system.v1 import computation_pb2
+from cmms.api.system.v1 import requisitions_pb2 as system_requisitions_pb2
+from cmms.clients.certificates import KingdomCertificates
+from cmms.clients.edp.population import Audience, Population, impression_vids, reach_and_frequency
+from cmms.clients.edp.simulator import (
+    EdpSimulator,
+    KingdomStubs,
+    OutcomeKind,
+    SimulatorOptions,
+    capabilities,
+)
+from cmms.clients.identity import PartyKeys
+from cmms.clients.mc.client import ConsumerStubs, MeasurementConsumerClient
+from cmms.clients.mc.measurement import MeasurementParams
+from cmms.common import consent
+from cmms.common.grpc import ClientTls, ServerTls, secure_channel
+from cmms.common.identity import Principal, acting_as
+from cmms.common.pki import PkiLayout
+from cmms.crypto import sharing, signing
+from cmms.crypto.hybrid import HPKE_X25519, HybridPrivateKey
+from cmms.crypto.randomness import SeededRandomSource
+from cmms.kingdom.server import KingdomServer
+from cmms.sketch import SamplingInterval, VidIndexMap, build_frequency_vector
+from cmms.testing.kingdom import Flow, KingdomWorld
+from cmms.testing.pki import dev_pki
+
+__all__ = ["dev_pki"]
+
+Measurement = measurements_pb2.Measurement
+FulfillRequest = requisition_fulfillment_pb2.FulfillRequisitionRequest
+POPULATION = Population(seed=2024, size=5_000, overlap=0.5)
+MC = Principal.measurement_consumer("mc1")
+
+
+@dataclass
+class Stack:
+    world: KingdomWorld
+    target: str
+    pki: PkiLayout
+    channels: list[object] = field(default_factory=list)
+
+    def channel(self, principal: Principal):  # type: ignore[no-untyped-def]
+        channel = secure_channel(self.target, ClientTls.from_pki(self.pki, principal))
+        self.channels.append(channel)
+        return channel
+
+    def edp(
+        self, edp_id: str, duchies: dict[str, object] | None = None, *, hmss: bool = False
+    ) -> EdpSimulator:
+        principal = Principal.data_provider(edp_id)
+        channel = self.channel(principal)
+        return EdpSimulator(
+            PartyKeys.from_pki(self.pki, principal),
+            KingdomStubs.over(channel),
+            KingdomCertificates(certificates_pb2_grpc.CertificatesStub(channel)),
+            duchies or {},  # type: ignore[arg-type]
+            POPULATION,
+            Audience(edp_id, 0.3),
+            SimulatorOptions(capabilities(hmss=hmss), measurement_consumers=(MC.resource_name,)),
+            SeededRandomSource(edp_id),
+        )
+
+    def consumer(self) -> MeasurementConsumerClient:
+        channel = self.channel(MC)
+        return MeasurementConsumerClient(
+            PartyKeys.from_pki(self.pki, MC),
+            ConsumerStubs.over(channel),
+            KingdomCertificates(certificates_pb2_grpc.CertificatesStub(channel)),
+            SeededRandomSource("mc"),
+        )
+
+
+@pytest.fixture
+async def stack(tmp_path: Path, dev_pki: PkiLayout) -> AsyncIterator[Stack]:
+    world = await KingdomWorld.open(f"sqlite+aiosqlite:///{tmp_path / 'kingdom.db'}", dev_pki)
+    server = KingdomServer(
+        world.repositories,
+        ServerTls.from_pki(dev_pki, Principal.kingdom()),
+        health_port=None,
+        metrics_port=None,
+        shutdown_grace_seconds=0.1,
+    )
+    ports = await server.start()
+    stack = Stack(world, f"127.0.0.1:{ports.public.grpc}", dev_pki)
+    try:
+        yield stack
+    finally:
+        for channel in stack.channels:
+            await channel.close()  # type: ignore[attr-defined]
+        await server.stop()
+        await world.close()
+
+
+async def _no_sleep(_: float) -> None:
+    return None
+
+
+async def test_direct_reach_and_frequency_end_to_end(stack: Stack) -> None:
+    edp = stack.edp("edp1")
+    await edp.start()
+    consumer = stack.consumer()
+    measurement, _ = await consumer.create(
+        MeasurementParams(max_frequency=5), ["dataProviders/edp1"], request_id="direct-1"
+    )
+    assert measurement.protocol_config.WhichOneof("protocol") == "direct"
+    assert measurement.state == Measurement.AWAITING_REQUISITION_FULFILLMENT
+
+    outcomes = await edp.poll_once()
+    assert [o.kind for o in outcomes] == [OutcomeKind.FULFILLED]
+    assert await edp.poll_once() == []  # handled once
+
+    seen: list[int] = []
+    done = await consumer.wait(
+        measurement.name, sleep=_no_sleep, on_update=lambda m: seen.append(m.state)
+    )
+    assert done.state == Measurement.SUCCEEDED and seen[-1] == Measurement.SUCCEEDED
+    (verified,) = await consumer.results(done)
+    assert verified.signer == "dataProviders/edp1"
+    truth = reach_and_frequency([impression_vids(POPULATION, Audience("edp1", 0.3))], 5)
+    assert verified.result.reach.value == truth.reach
+    assert dict(verified.result.frequency.relative_frequency_distribution) == pytest.approx(
+        truth.relative_frequency
+    )
+    # The same request id gives back the same measurement.
+    again, _ = await consumer.create(
+        MeasurementParams(max_frequency=5), ["dataProviders/edp1"], request_id="direct-1"
+    )
+    assert again.name == measurement.name
+
+
+async def test_refused_requisition_fails_the_measurement(stack: Stack) -> None:
+    edp = stack.edp("edp1")
+    await edp.start()
+    consumer = stack.consumer()
+    params = MeasurementParams(event_filter="person.gender == 1")
+    measurement, _ = await consumer.create(params, ["dataProviders/edp1"])
+    outcomes = await edp.poll_once()
+    assert [o.kind for o in outcomes] == [OutcomeKind.REFUSED]
+    done = await consumer.wait(measurement.name, sleep=_no_sleep)
+    assert done.state == Measurement.FAILED
+    assert done.failure.reason == Measurement.Failure.REQUISITION_REFUSED
+
+
+@dataclass
+class FakeDuchy:
+    """Stands in for a duchy's RequisitionFulfillment: keeps the upload, tells the Kingdom."""
+
+    duchy_id: str
+    world: KingdomWorld
+    computation: computation_pb2.Computation | None = None
+    uploads: list[tuple[FulfillRequest.Header, bytes]] = field(default_factory=list)
+
+    async def FulfillRequisition(
+        self, requests: Iterable[FulfillRequest]
+    ) -> requisition_fulfillment_pb2.FulfillRequisitionResponse:
+        stream = list(requests)
+        header = stream[0].header
+        assert all(r.WhichOneof("payload") == "body_chunk" for r in stream[1:])
+        self.uploads.append((header, b"".join(r.body_chunk.data for r in stream[1:])))
+        assert self.computation is not None
+        requisition_id = header.name.rsplit("/", 1)[1]
+        system_name = next(
+            r.name for r in self.computation.requisitions if r.name.endswith(requisition_id)
+        )
+        with acting_as(Principal.duchy(self.duchy_id)):
+            await self.world.servicers.system_requisitions.FulfillRequisition(
+                system_requisitions_pb2.FulfillRequisitionRequest(
+                    name=system_name, nonce=header.nonce, etag=header.etag
+                ),
+                None,
+            )
+        return requisition_fulfillment_pb2.FulfillRequisitionResponse(
+            state=requisitions_pb2.Requisition.FULFILLED
+        )
+
+
+async def _publish_hmss_keys(
+    stack: Stack, computation: computation_pb2.Computation
+) -> dict[str, HybridPrivateKey]:
+    """What the duchies' mills do: workers sign a fresh HPKE key, the aggregator sends nothing."""
+    keys: dict[str, HybridPrivateKey] = {}
+    for participant in computation.computation_participants:
+        duchy = participant.name.rsplit("/", 1)[1]
+        params = computation_pb2.ComputationParticipant.RequisitionParams(
+            duchy_certificate=stack.world.certificate_names[duchy]
+        )
+        hmss = params.honest_majority_share_shuffle
+        hmss.SetInParent()
+        if duchy != "aggregator":
+            keys[duchy] = HybridPrivateKey.generate(HPKE_X25519)
+            signer = signing.load_private_key(
+                stack.pki.party(Principal.duchy(duchy)).cs_key.read_bytes()
+            )
+            signed = consent.sign_message(
+                consent.encryption_public_key(keys[duchy].public_key().keyset()), signer
+            )
+            hmss.tink_public_key = signed.message.value
+            hmss.tink_public_key_signature = signed.signature
+            hmss.tink_public_key_signature_algorithm_oid = signed.signature_algorithm_oid
+        with acting_as(Principal.duchy(duchy)):
+            await stack.world.servicers.participants.SetParticipantRequisitionParams(
+                participants_pb2.SetParticipantRequisitionParamsRequest(
+                    name=participant.name, requisition_params=params
+                ),
+                None,
+            )
+    return keys
+
+
+async def test_hmss_uploads_recombine_to_each_edps_frequency_vector(stack: Stack) -> None:
+    duchies = {d: FakeDuchy(d, stack.world) for d in ("worker1", "worker2")}
+    edps = {e: stack.edp(e, duchies, hmss=True) for e in ("edp1", "edp2")}  # type: ignore[arg-type]
+    for edp in edps.values():
+        await edp.start()
+    consumer = stack.consumer()
+    measurement, _ = await consumer.create(MeasurementParams(max_frequency=5))
+    assert measurement.protocol_config.WhichOneof("protocol") == "honest_majority_share_shuffle"
+    flow = Flow(stack.world)
+    computation = await flow.computation_of(measurement)
+    hpke = await _publish_hmss_keys(stack, computation)
+    computation = await flow.refresh(computation)
+    for duchy in duchies.values():
+        duchy.computation = computation
+
+    for edp in edps.values():
+        assert [o.kind for o in await edp.poll_once()] == [OutcomeKind.FULFILLED]
+    assert (await flow.get_measurement(measurement.name)).state == Measurement.COMPUTING
+
+    uploads = [(d, u) for d, duchy in duchies.items() for u in duchy.uploads]
+    assert len(uploads) == 2
+    index_map = VidIndexMap(POPULATION.vids)
+    interval = SamplingInterval.for_population(len(index_map), 0.0, 1.0)
+    combined = np.zeros(interval.register_count, dtype=np.int64)
+    for fulfilling, (header, body) in uploads:
+        edp_id = header.name.split("/")[1]
+        peer = "worker2" if fulfilling == "worker1" else "worker1"
+        signed_seed = consent.decrypt_signed(
+            header.honest_majority_share_shuffle.secret_seed, hpke[peer]
+        )
+        seed = consent.unpack(signed_seed, crypto_pb2.RandomSeed).data
+        data_share = np.array(frequency_vector_pb2.FrequencyVector.FromString(body).data)
+        vector = sharing.add_mod(
+            data_share, sharing.expand_seed_share(seed, data_share.size, 127), 127
+        )
+        expected = build_frequency_vector(
+            index_map, interval, impression_vids(POPULATION, Audience(edp_id, 0.3)), 5
+        )
+        np.testing.assert_array_equal(vector, expected)
+        combined += vector
+    truth = reach_and_frequency(
+        [impression_vids(POPULATION, Audience(e, 0.3)) for e in edps], max_frequency=10
+    )
+    assert int(np.count_nonzero(combined)) == truth.reach
