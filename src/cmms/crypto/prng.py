@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
+from cmms.crypto import shuffle_kernel
 from cmms.crypto.errors import InvalidLengthError, OutOfRangeError
 from cmms.crypto.randomness import RandomSource
 from cmms.crypto.ring import check_ring_modulus, ring_dtype
@@ -122,8 +123,35 @@ _STEP_MASK = (1 << _STEP_BITS) - 1
 
 def secure_shuffle(data: np.ndarray, seed: bytes) -> np.ndarray:
     """A shuffled copy of `data`, as reference `SecureShuffleWithSeed(data, seed)` leaves it."""
+    if shuffle_kernel.available():
+        return secure_shuffle_in_place(np.array(data), seed)
     shuffled: np.ndarray = data[shuffle_permutation(len(data), seed)]
     return shuffled
+
+
+_KERNEL_CHUNK = 1 << 16  # steps per keystream read: 1 MiB of AES output stays cache-resident
+
+
+def secure_shuffle_in_place(data: np.ndarray, seed: bytes) -> np.ndarray:
+    """Shuffle the 1-D array `data` in place (and return it), with the result of `secure_shuffle`.
+
+    With the optional compiled kernel (`cmms.crypto.shuffle_kernel`) this needs no memory beyond
+    one keystream chunk; without it, it builds the `n`-element permutation as `secure_shuffle` does.
+    """
+    n = len(data)
+    swap_steps = shuffle_kernel.kernel()
+    if swap_steps is None:
+        data[:] = data[shuffle_permutation(n, seed)]
+        return data
+    if len(seed) != SEED_LENGTH:
+        raise InvalidLengthError(f"shuffle seed must be {SEED_LENGTH} bytes, got {len(seed)}")
+    if not 0 <= n <= MAX_SHUFFLE_LENGTH:
+        raise OutOfRangeError(f"shuffle length must be in [0, {MAX_SHUFFLE_LENGTH}], got {n}")
+    prng = AesCtrPrng(seed)
+    for start in range(0, max(0, n - 1), _KERNEL_CHUNK):
+        stop = min(n - 1, start + _KERNEL_CHUNK)
+        swap_steps(data, prng._keystream(_SWAP_BYTES * (stop - start)).view("<u8"), start, n)
+    return data
 
 
 def shuffle_permutation(n: int, seed: bytes) -> np.ndarray:
