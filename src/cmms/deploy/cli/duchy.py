@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from cmms.common.errors import UserError
 from cmms.deploy.cli._options import envvar
+from cmms.deploy.cli._settings_options import settings_command
+from cmms.duchy.settings import (
+    AsyncComputationControlSettings,
+    ComputationControlSettings,
+    InternalApiSettings,
+    RequisitionFulfillmentSettings,
+)
+
+if TYPE_CHECKING:
+    from cmms.duchy.deployable import DuchyDeployable
 
 app = typer.Typer(
     name="duchy",
@@ -51,3 +63,87 @@ def db_migrate(
     except SQLAlchemyError as error:
         raise UserError(f"database migration failed: {error}") from error
     typer.echo(f"duchy database at revision {reached}")
+
+
+# ------------------------------------------------------------------------------------ servers
+# Each server command reads its settings from flags or CMMS_* variables, serves until SIGTERM or
+# SIGINT, then drains. Server modules are imported inside the commands to keep `cmms --help` fast.
+
+
+def _serve(build: Callable[[], Awaitable[DuchyDeployable]]) -> None:
+    from cmms.common.logging import configure_logging
+
+    configure_logging()
+
+    async def main() -> None:
+        deployable = await build()
+        await deployable.run(
+            started=lambda ports: typer.echo(
+                f"serving on gRPC port {ports.grpc} (health {ports.health}, http {ports.http})",
+                err=True,
+            )
+        )
+
+    asyncio.run(main())
+
+
+def _internal_api(settings: InternalApiSettings) -> None:
+    """Serve the duchy's internal API (Computations, ComputationStats, ContinuationTokens)."""
+    from cmms.duchy.internal_api.server import build_internal_api
+
+    _serve(lambda: build_internal_api(settings))
+
+
+def _async_computation_control(settings: AsyncComputationControlSettings) -> None:
+    from cmms.duchy.control.async_server import build_async_computation_control
+
+    async def build() -> DuchyDeployable:
+        return build_async_computation_control(settings)
+
+    _serve(build)
+
+
+def _computation_control(settings: ComputationControlSettings) -> None:
+    from cmms.duchy.control.server import build_computation_control
+
+    async def build() -> DuchyDeployable:
+        return build_computation_control(settings)
+
+    _serve(build)
+
+
+def _requisition_fulfillment(settings: RequisitionFulfillmentSettings) -> None:
+    from cmms.duchy.fulfillment.server import build_requisition_fulfillment
+
+    async def build() -> DuchyDeployable:
+        return build_requisition_fulfillment(settings)
+
+    _serve(build)
+
+
+settings_command(
+    app,
+    "internal-api",
+    InternalApiSettings,
+    "Serve the internal API (Computations, ComputationStats, ContinuationTokens) to this "
+    "duchy's own components.",
+)(_internal_api)
+settings_command(
+    app,
+    "async-computation-control",
+    AsyncComputationControlSettings,
+    "Serve AsyncComputationControl (records peer inputs, advances computations) to this "
+    "duchy's computation-control server.",
+)(_async_computation_control)
+settings_command(
+    app,
+    "computation-control",
+    ComputationControlSettings,
+    "Serve ComputationControl to peer duchies (stage inputs in, stage queries).",
+)(_computation_control)
+settings_command(
+    app,
+    "requisition-fulfillment",
+    RequisitionFulfillmentSettings,
+    "Serve RequisitionFulfillment to data providers (encrypted data uploads).",
+)(_requisition_fulfillment)

@@ -1,0 +1,1 @@
+"""The public RequisitionFulfillment server: EDPs upload their data for MPC requisitions."""
