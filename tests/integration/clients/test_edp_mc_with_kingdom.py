@@ -7,6 +7,7 @@ the system API, and a stand-in RequisitionFulfillment receives the uploads and r
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,8 @@ from cmms.api.system.v1 import computation_pb2
 from cmms.api.system.v1 import requisitions_pb2 as system_requisitions_pb2
 from cmms.clients.certificates import KingdomCertificates
 from cmms.clients.edp.population import Audience, Population, impression_vids, reach_and_frequency
+from cmms.clients.edp.runner import population_of, run
+from cmms.clients.edp.settings import EdpSettings
 from cmms.clients.edp.simulator import (
     EdpSimulator,
     KingdomStubs,
@@ -34,9 +37,17 @@ from cmms.clients.edp.simulator import (
     SimulatorOptions,
     capabilities,
 )
+from cmms.clients.endpoints import Endpoints, KingdomEndpoints
 from cmms.clients.identity import PartyKeys
-from cmms.clients.mc.client import ConsumerStubs, MeasurementConsumerClient
-from cmms.clients.mc.measurement import MeasurementParams
+from cmms.clients.mc.client import (
+    Backoff,
+    ConsumerStubs,
+    MeasurementConsumerClient,
+    MeasurementConsumerError,
+)
+from cmms.clients.mc.display import outcome_document
+from cmms.clients.mc.measure import ExpectedProtocol, measure
+from cmms.clients.mc.measurement import MeasurementKind, MeasurementParams
 from cmms.common import consent
 from cmms.common.grpc import ClientTls, ServerTls, secure_channel
 from cmms.common.identity import Principal, acting_as
@@ -276,3 +287,58 @@ async def test_hmss_uploads_recombine_to_each_edps_frequency_vector(stack: Stack
         [impression_vids(POPULATION, Audience(e, 0.3)) for e in edps], max_frequency=10
     )
     assert int(np.count_nonzero(combined)) == truth.reach
+
+
+async def test_measure_command_logic_with_an_edp_daemon(stack: Stack, tmp_path: Path) -> None:
+    endpoints = Endpoints(
+        pki_dir=stack.pki.directory,
+        kingdom=KingdomEndpoints(public_api=stack.target, system_api="unused:0"),
+        measurement_consumers=["mc1"],
+        data_providers=["edp1"],
+    )
+    endpoints.write(tmp_path / "endpoints.json")
+    settings = EdpSettings(
+        edp_id="edp1",
+        kingdom_target=stack.target,
+        pki_dir=stack.pki.directory,
+        measurement_consumers=(MC.resource_name,),
+        population_size=POPULATION.size,
+        population_seed=POPULATION.seed,
+        overlap=POPULATION.overlap,
+        poll_interval_seconds=0.05,
+    )
+    # One pass of the daemon registers the event group the consumer needs.
+    assert await run(settings, asyncio.Event(), once=True) == 0
+    stop = asyncio.Event()
+    daemon = asyncio.create_task(run(settings, stop))
+    states: list[int] = []
+    try:
+        outcome = await measure(
+            Endpoints.load(tmp_path / "endpoints.json"),
+            MeasurementParams(kind=MeasurementKind.REACH),
+            protocol=ExpectedProtocol.DIRECT,
+            backoff=Backoff(initial_seconds=0.02, multiplier=1.5, maximum_seconds=0.2),
+            max_wait_seconds=60,
+            on_update=lambda m: states.append(m.state),
+        )
+    finally:
+        stop.set()
+        await daemon
+    assert states[0] == Measurement.AWAITING_REQUISITION_FULFILLMENT
+    assert states[-1] == Measurement.SUCCEEDED
+    population, audience = population_of(settings)
+    truth = reach_and_frequency([impression_vids(population, audience)], 1)
+    assert [r.result.reach.value for r in outcome.results] == [truth.reach]
+    assert outcome_document(outcome)["results"][0]["reach"] == truth.reach
+
+
+async def test_measure_cancels_when_the_kingdom_picks_another_protocol(stack: Stack) -> None:
+    edp = stack.edp("edp1")
+    await edp.start()
+    endpoints = Endpoints(
+        pki_dir=stack.pki.directory,
+        kingdom=KingdomEndpoints(public_api=stack.target, system_api="unused:0"),
+        measurement_consumers=["mc1"],
+    )
+    with pytest.raises(MeasurementConsumerError, match="cancelled"):
+        await measure(endpoints, MeasurementParams(), protocol=ExpectedProtocol.HMSS)

@@ -194,6 +194,12 @@ class MeasurementConsumerClient:
             await sleep(delay)
             waited += delay
 
+    async def cancel(self, name: str) -> Measurement:
+        cancelled: Measurement = await self._stubs.measurements.CancelMeasurement(
+            measurements_pb2.CancelMeasurementRequest(name=name)
+        )
+        return cancelled
+
     async def results(self, measurement: Measurement) -> list[VerifiedResult]:
         """The measurement's verified results."""
         return await verify_results(measurement, self._keys, self._certificates, now=self._clock())
