@@ -33,3 +33,53 @@ def crypto(
         typer.echo(json.dumps(report.to_json(), indent=2))
     else:
         typer.echo(format_table(report))
+
+
+@app.command("protocol")
+def protocol(
+    name: Annotated[str, typer.Argument(metavar="PROTOCOL", help="hmss or trustee.")],
+    registers: Annotated[
+        int, typer.Option("--registers", min=1, help="Register count N of every EDP vector.")
+    ],
+    parallelism: Annotated[
+        int, typer.Option(min=1, help="Stage processes run at once where the protocol allows it.")
+    ] = 1,
+    max_frequency: Annotated[int, typer.Option(min=1, help="Maximum frequency MF.")] = 10,
+    edps: Annotated[int, typer.Option(min=1, help="Number of EDPs.")] = 3,
+    ring_modulus: Annotated[int, typer.Option(min=2, help="HMSS ring modulus q.")] = 127,
+    noise: Annotated[bool, typer.Option(help="Add DP noise (epsilon 1, delta 1e-9).")] = True,
+    reach_only: Annotated[bool, typer.Option(help="Reach-only instead of R&F.")] = False,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print one JSON document instead of a table.")
+    ] = False,
+) -> None:
+    """Per-stage wall time and peak RSS of a whole in-process protocol run, and its critical path."""
+    from cmms.bench.protocol import (
+        ProtocolBenchConfig,
+        format_report,
+        protocol_benchmarks,
+        run_protocol_benchmark,
+    )
+    from cmms.common.errors import UserError
+
+    if name not in protocol_benchmarks():
+        raise UserError(
+            f"unknown protocol {name!r}; choose from {', '.join(protocol_benchmarks())}"
+        )
+    config = ProtocolBenchConfig(
+        registers=registers,
+        parallelism=parallelism,
+        max_frequency=max_frequency,
+        edps=edps,
+        ring_modulus=ring_modulus,
+        noise=noise,
+        reach_only=reach_only,
+    )
+    try:
+        report = run_protocol_benchmark(name, config)
+    except ValueError as error:
+        raise UserError(str(error)) from error
+    if json_output:
+        typer.echo(json.dumps(report.to_json(), indent=2))
+    else:
+        typer.echo(format_report(report))

@@ -54,12 +54,16 @@ def encode_varints(values: np.ndarray) -> bytes:
 
 
 def decode_varints(data: bytes | memoryview) -> np.ndarray:
-    """The uint32 values of concatenated varints; `PayloadDecodeError` if truncated or too wide."""
+    """The values of concatenated varints; `PayloadDecodeError` if truncated or too wide.
+
+    When every varint is one byte (all values < 128, the usual case for q <= 128) the result is a
+    read-only uint8 view of `data`; otherwise a new uint32 array.
+    """
     raw = np.frombuffer(data, dtype=np.uint8)
     if raw.size == 0:
         return np.empty(0, dtype=np.uint32)
     if int(raw.max()) < 0x80:
-        return raw.astype(np.uint32)
+        return raw
     if raw[-1] >= 0x80:
         raise PayloadDecodeError(
             "packed varints are truncated (the last byte has its continuation bit)"
@@ -118,7 +122,10 @@ def decode_frequency_vector(data: bytes, ring_modulus: int | None = None) -> np.
             pieces.append(np.array([value], dtype=np.uint32))
         else:
             raise PayloadDecodeError(f"unexpected field tag 0x{tag:02x} at offset {position - 1}")
-    values = np.concatenate(pieces) if pieces else np.empty(0, dtype=np.uint32)
+    if len(pieces) == 1:
+        values = pieces[0]
+    else:
+        values = np.concatenate(pieces) if pieces else np.empty(0, dtype=np.uint32)
     if ring_modulus is None:
         return values
     return _to_ring(values, ring_modulus, "FrequencyVector")
@@ -144,13 +151,24 @@ def _to_ring(values: np.ndarray, ring_modulus: int, what: str) -> np.ndarray:
     return values.astype(ring_dtype(ring_modulus), copy=False)
 
 
-def encode_aggregation_phase_input(share_vector: np.ndarray, register_count: int) -> bytes:
-    """A serialized `AggregationPhaseInput`: little-endian uint32 values and the register count."""
-    message = AggregationPhaseInput(
-        share_vector=np.asarray(share_vector).astype("<u4").tobytes(),
-        register_count=register_count,
-    )
-    return message.SerializeToString()
+_SHARE_VECTOR_TAG = 0x0A  # AggregationPhaseInput.share_vector: field 1, length-delimited
+_REGISTER_COUNT_TAG = 0x10  # AggregationPhaseInput.register_count: field 2, varint
+
+
+def encode_aggregation_phase_input(share_vector: np.ndarray, register_count: int) -> bytearray:
+    """A serialized `AggregationPhaseInput` (little-endian uint32 values, then the register count).
+
+    Written straight into one buffer: no intermediate copies of the 4-bytes-per-register vector.
+    """
+    values = np.asarray(share_vector)
+    length = 4 * values.size
+    header = bytes([_SHARE_VECTOR_TAG]) + _varint(length) if length else b""
+    trailer = bytes([_REGISTER_COUNT_TAG]) + _varint(register_count) if register_count else b""
+    out = bytearray(len(header) + length + len(trailer))
+    out[: len(header)] = header
+    np.frombuffer(out, dtype="<u4", count=values.size, offset=len(header))[:] = values
+    out[len(header) + length :] = trailer
+    return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -161,30 +179,53 @@ class DecodedAggregationInput:
     register_count: int
 
 
-def decode_aggregation_phase_input(data: bytes, ring_modulus: int) -> DecodedAggregationInput:
-    """Parse and check an `AggregationPhaseInput` (whole uint32s, values `< q`, N >= 1, L >= N)."""
-    message = AggregationPhaseInput()
-    try:
-        message.ParseFromString(data)
-    except DecodeError as error:
-        raise PayloadDecodeError(f"AggregationPhaseInput does not parse: {error}") from error
-    raw = message.share_vector
-    if len(raw) % 4:
+def decode_aggregation_phase_input(
+    data: bytes | bytearray, ring_modulus: int
+) -> DecodedAggregationInput:
+    """Parse and check an `AggregationPhaseInput` (whole uint32s, values `< q`, N >= 1, L >= N).
+
+    Fields are read in place from `data`; a repeated field keeps its last value, as protobuf does.
+    """
+    view = memoryview(data)
+    share = view[0:0]
+    register_count = 0
+    position = 0
+    while position < len(view):
+        key, position = _read_varint(view, position)
+        if key == _SHARE_VECTOR_TAG:
+            length, position = _read_varint(view, position)
+            if position + length > len(view):
+                raise PayloadDecodeError(
+                    f"AggregationPhaseInput does not parse: its share vector of {length} bytes "
+                    f"overruns the {len(view)}-byte payload"
+                )
+            share, position = view[position : position + length], position + length
+        elif key == _REGISTER_COUNT_TAG:
+            register_count, position = _read_varint(view, position)
+            if register_count >= 1 << 63:
+                register_count -= 1 << 64  # int64 on the wire
+        else:
+            raise PayloadDecodeError(
+                f"AggregationPhaseInput does not parse: unexpected field key {key} at offset "
+                f"{position}"
+            )
+    if len(share) % 4:
         raise PayloadDecodeError(
-            f"AggregationPhaseInput share vector has {len(raw)} bytes, not a multiple of 4"
+            f"AggregationPhaseInput share vector has {len(share)} bytes, not a multiple of 4"
         )
-    if message.register_count < 1:
+    if register_count < 1:
         raise PayloadDecodeError(
-            f"AggregationPhaseInput register count must be at least 1, got {message.register_count}"
+            f"AggregationPhaseInput register count must be at least 1, got {register_count}"
         )
-    values = np.frombuffer(raw, dtype="<u4")
-    if values.size < message.register_count:
+    values = np.frombuffer(share, dtype="<u4")
+    if values.size < register_count:
         raise PayloadDecodeError(
             f"AggregationPhaseInput holds {values.size} registers, fewer than its register count "
-            f"{message.register_count}"
+            f"{register_count}"
         )
-    share = _to_ring(values, ring_modulus, "AggregationPhaseInput")
-    return DecodedAggregationInput(share, message.register_count)
+    return DecodedAggregationInput(
+        _to_ring(values, ring_modulus, "AggregationPhaseInput"), register_count
+    )
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from enum import IntEnum
 import numpy as np
 
 from cmms.crypto.errors import CryptoError
-from cmms.crypto.prng import SEED_LENGTH, AesCtrPrng, secure_shuffle
+from cmms.crypto.prng import SEED_LENGTH, AesCtrPrng, secure_shuffle_in_place
 from cmms.crypto.randomness import RandomSource
 from cmms.crypto.ring import ring_dtype
 from cmms.crypto.sharing import add_mod, as_ring_vector, expand_seed_share, sub_mod
@@ -122,6 +122,8 @@ def _sum_shares(request: ShufflePhaseRequest) -> np.ndarray:
         expanded = expand_seed_share(seed, n, q)
         total = expanded if total is None else add_mod(total, expanded, q)
     assert total is not None
+    if len(request.data_shares) == 1 and not request.seed_shares:
+        total = np.array(total)  # the caller's vector itself: take a copy to shuffle in place
     return total
 
 
@@ -167,4 +169,5 @@ def _multiply_mod(values: np.ndarray, multipliers: np.ndarray, q: int) -> np.nda
 
 
 def _shuffle(values: np.ndarray, prng: AesCtrPrng) -> np.ndarray:
-    return secure_shuffle(values, prng.random_bytes(SEED_LENGTH))
+    # `values` is always an array this stage allocated, so it may be shuffled in place.
+    return secure_shuffle_in_place(values, prng.random_bytes(SEED_LENGTH))
