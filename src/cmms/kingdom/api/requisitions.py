@@ -51,6 +51,8 @@ class RequisitionsServicer(requisitions_pb2_grpc.RequisitionsServicer):
         if request.page_size < 0:
             raise invalid_argument("page_size must not be negative")
         page_size = min(request.page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+        if Requisition.STATE_UNSPECIFIED in request.filter.states:
+            raise invalid_argument("filter.states may not hold STATE_UNSPECIFIED")
         states = {RequisitionState(Requisition.State.Name(s)) for s in request.filter.states}
         measurement_states: set[MeasurementState] = set()
         for public in request.filter.measurement_states:

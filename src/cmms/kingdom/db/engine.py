@@ -15,6 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from cmms.common.errors import UserError
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 60.0
+# Execution option naming the BEGIN mode of a SQLite transaction; reads ask for DEFERRED.
+SQLITE_BEGIN_OPTION = "kingdom_sqlite_begin"
 _ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+psycopg"}
 _SYNC_DRIVERS = {"sqlite": "sqlite", "postgresql": "postgresql+psycopg"}
 
@@ -64,4 +66,5 @@ def configure_sqlite(sync_engine: Any) -> None:
 
     @event.listens_for(sync_engine, "begin")
     def _on_begin(connection: Connection) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        mode = connection.get_execution_options().get(SQLITE_BEGIN_OPTION, "IMMEDIATE")
+        connection.exec_driver_sql(f"BEGIN {mode}")

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from cmms.kingdom.db.engine import SQLITE_BEGIN_OPTION
 from cmms.kingdom.db.schema import kingdom_clock
 from cmms.kingdom.ids import IdGenerator, random_external_id
 from cmms.kingdom.timestamps import Clock, system_clock, to_micros
@@ -106,8 +107,10 @@ class KingdomStore:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
-        """A read-only connection (not serialised with writers)."""
+        """A read-only connection (not serialised with writers; sees committed writes only)."""
         async with self._engine.connect() as connection:
+            # A reader need not take SQLite's write lock.
+            await connection.execution_options(**{SQLITE_BEGIN_OPTION: "DEFERRED"})
             yield connection
 
     async def _next_timestamp(self, connection: AsyncConnection) -> int:
