@@ -8,6 +8,7 @@ the system API, and a stand-in RequisitionFulfillment receives the uploads and r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,7 @@ from cmms.api.system.v1 import computation_participants_pb2 as participants_pb2
 from cmms.api.system.v1 import computation_pb2
 from cmms.api.system.v1 import requisitions_pb2 as system_requisitions_pb2
 from cmms.clients.certificates import KingdomCertificates
+from cmms.clients.edp.payloads import KmsKey
 from cmms.clients.edp.population import Audience, Population, impression_vids, reach_and_frequency
 from cmms.clients.edp.runner import population_of, run
 from cmms.clients.edp.settings import EdpSettings
@@ -51,13 +53,22 @@ from cmms.clients.mc.measurement import MeasurementKind, MeasurementParams
 from cmms.common import consent
 from cmms.common.grpc import ClientTls, ServerTls, secure_channel
 from cmms.common.identity import Principal, acting_as
+from cmms.common.kms import LocalFileKmsClient, create_local_kek_file
 from cmms.common.pki import PkiLayout
-from cmms.crypto import sharing, signing
+from cmms.crypto import elgamal, group, sharing, signing
+from cmms.crypto.envelope import open_envelope
 from cmms.crypto.hybrid import HPKE_X25519, HybridPrivateKey
 from cmms.crypto.randomness import SeededRandomSource
+from cmms.kingdom.config import KingdomConfig
 from cmms.kingdom.server import KingdomServer
-from cmms.sketch import SamplingInterval, VidIndexMap, build_frequency_vector
-from cmms.testing.kingdom import Flow, KingdomWorld
+from cmms.sketch import (
+    SamplingInterval,
+    VidIndexMap,
+    build_frequency_vector,
+    ll_vid_sampling_mask,
+    register_index,
+)
+from cmms.testing.kingdom import Flow, KingdomWorld, kingdom_test_config
 from cmms.testing.pki import dev_pki
 
 __all__ = ["dev_pki"]
@@ -81,7 +92,13 @@ class Stack:
         return channel
 
     def edp(
-        self, edp_id: str, duchies: dict[str, object] | None = None, *, hmss: bool = False
+        self,
+        edp_id: str,
+        duchies: dict[str, object] | None = None,
+        *,
+        hmss: bool = False,
+        trustee: bool = False,
+        kms: KmsKey | None = None,
     ) -> EdpSimulator:
         principal = Principal.data_provider(edp_id)
         channel = self.channel(principal)
@@ -92,7 +109,11 @@ class Stack:
             duchies or {},  # type: ignore[arg-type]
             POPULATION,
             Audience(edp_id, 0.3),
-            SimulatorOptions(capabilities(hmss=hmss), measurement_consumers=(MC.resource_name,)),
+            SimulatorOptions(
+                capabilities(hmss=hmss, trustee=trustee),
+                measurement_consumers=(MC.resource_name,),
+                kms=kms,
+            ),
             SeededRandomSource(edp_id),
         )
 
@@ -106,18 +127,22 @@ class Stack:
         )
 
 
-@pytest.fixture
-async def stack(tmp_path: Path, dev_pki: PkiLayout) -> AsyncIterator[Stack]:
-    world = await KingdomWorld.open(f"sqlite+aiosqlite:///{tmp_path / 'kingdom.db'}", dev_pki)
+@contextlib.asynccontextmanager
+async def open_stack(
+    tmp_path: Path, pki: PkiLayout, config: KingdomConfig | None = None
+) -> AsyncIterator[Stack]:
+    world = await KingdomWorld.open(
+        f"sqlite+aiosqlite:///{tmp_path / 'kingdom.db'}", pki, config=config
+    )
     server = KingdomServer(
         world.repositories,
-        ServerTls.from_pki(dev_pki, Principal.kingdom()),
+        ServerTls.from_pki(pki, Principal.kingdom()),
         health_port=None,
         metrics_port=None,
         shutdown_grace_seconds=0.1,
     )
     ports = await server.start()
-    stack = Stack(world, f"127.0.0.1:{ports.public.grpc}", dev_pki)
+    stack = Stack(world, f"127.0.0.1:{ports.public.grpc}", pki)
     try:
         yield stack
     finally:
@@ -125,6 +150,12 @@ async def stack(tmp_path: Path, dev_pki: PkiLayout) -> AsyncIterator[Stack]:
             await channel.close()  # type: ignore[attr-defined]
         await server.stop()
         await world.close()
+
+
+@pytest.fixture
+async def stack(tmp_path: Path, dev_pki: PkiLayout) -> AsyncIterator[Stack]:
+    async with open_stack(tmp_path, dev_pki) as opened:
+        yield opened
 
 
 async def _no_sleep(_: float) -> None:
@@ -210,29 +241,51 @@ class FakeDuchy:
         )
 
 
-async def _publish_hmss_keys(
+@dataclass
+class PublishedKeys:
+    hpke: dict[str, HybridPrivateKey] = field(default_factory=dict)
+    el_gamal: dict[str, elgamal.KeyPair] = field(default_factory=dict)
+
+
+async def _publish_duchy_keys(
     stack: Stack, computation: computation_pb2.Computation
-) -> dict[str, HybridPrivateKey]:
-    """What the duchies' mills do: workers sign a fresh HPKE key, the aggregator sends nothing."""
-    keys: dict[str, HybridPrivateKey] = {}
+) -> PublishedKeys:
+    """What the duchies' mills do: sign fresh per-computation keys and send them as params."""
+    protocol = computation.mpc_protocol_config.WhichOneof("protocol")
+    published = PublishedKeys()
+    random = SeededRandomSource("duchy keys")
     for participant in computation.computation_participants:
         duchy = participant.name.rsplit("/", 1)[1]
+        signer = signing.load_private_key(
+            stack.pki.party(Principal.duchy(duchy)).cs_key.read_bytes()
+        )
         params = computation_pb2.ComputationParticipant.RequisitionParams(
             duchy_certificate=stack.world.certificate_names[duchy]
         )
-        hmss = params.honest_majority_share_shuffle
-        hmss.SetInParent()
-        if duchy != "aggregator":
-            keys[duchy] = HybridPrivateKey.generate(HPKE_X25519)
-            signer = signing.load_private_key(
-                stack.pki.party(Principal.duchy(duchy)).cs_key.read_bytes()
+        if protocol == "honest_majority_share_shuffle":
+            hmss = params.honest_majority_share_shuffle
+            hmss.SetInParent()
+            if duchy != "aggregator":
+                published.hpke[duchy] = HybridPrivateKey.generate(HPKE_X25519)
+                signed = consent.sign_message(
+                    consent.encryption_public_key(published.hpke[duchy].public_key().keyset()),
+                    signer,
+                )
+                hmss.tink_public_key = signed.message.value
+                hmss.tink_public_key_signature = signed.signature
+                hmss.tink_public_key_signature_algorithm_oid = signed.signature_algorithm_oid
+        elif protocol in ("liquid_legions_v2", "reach_only_liquid_legions_v2"):
+            pair = published.el_gamal[duchy] = elgamal.generate_key_pair(random)
+            key = crypto_pb2.ElGamalPublicKey(
+                elliptic_curve_id=415, generator=group.GENERATOR, element=pair.public
             )
-            signed = consent.sign_message(
-                consent.encryption_public_key(keys[duchy].public_key().keyset()), signer
-            )
-            hmss.tink_public_key = signed.message.value
-            hmss.tink_public_key_signature = signed.signature
-            hmss.tink_public_key_signature_algorithm_oid = signed.signature_algorithm_oid
+            signed = consent.sign_message(key, signer)
+            ll = getattr(params, protocol)
+            ll.el_gamal_public_key = signed.message.value
+            ll.el_gamal_public_key_signature = signed.signature
+            ll.el_gamal_public_key_signature_algorithm_oid = signed.signature_algorithm_oid
+        else:
+            params.trus_tee.SetInParent()
         with acting_as(Principal.duchy(duchy)):
             await stack.world.servicers.participants.SetParticipantRequisitionParams(
                 participants_pb2.SetParticipantRequisitionParamsRequest(
@@ -240,6 +293,18 @@ async def _publish_hmss_keys(
                 ),
                 None,
             )
+    return published
+
+
+async def _open_requisitions(
+    stack: Stack, measurement: Measurement, duchies: dict[str, FakeDuchy]
+) -> PublishedKeys:
+    flow = Flow(stack.world)
+    computation = await flow.computation_of(measurement)
+    keys = await _publish_duchy_keys(stack, computation)
+    computation = await flow.refresh(computation)
+    for duchy in duchies.values():
+        duchy.computation = computation
     return keys
 
 
@@ -251,12 +316,8 @@ async def test_hmss_uploads_recombine_to_each_edps_frequency_vector(stack: Stack
     consumer = stack.consumer()
     measurement, _ = await consumer.create(MeasurementParams(max_frequency=5))
     assert measurement.protocol_config.WhichOneof("protocol") == "honest_majority_share_shuffle"
+    hpke = (await _open_requisitions(stack, measurement, duchies)).hpke
     flow = Flow(stack.world)
-    computation = await flow.computation_of(measurement)
-    hpke = await _publish_hmss_keys(stack, computation)
-    computation = await flow.refresh(computation)
-    for duchy in duchies.values():
-        duchy.computation = computation
 
     for edp in edps.values():
         assert [o.kind for o in await edp.poll_once()] == [OutcomeKind.FULFILLED]
@@ -342,3 +403,76 @@ async def test_measure_cancels_when_the_kingdom_picks_another_protocol(stack: St
     )
     with pytest.raises(MeasurementConsumerError, match="cancelled"):
         await measure(endpoints, MeasurementParams(), protocol=ExpectedProtocol.HMSS)
+
+
+async def test_llv2_sketches_reach_a_participant_and_open_under_the_published_keys(
+    stack: Stack,
+) -> None:
+    duchies = {d: FakeDuchy(d, stack.world) for d in ("aggregator", "worker1", "worker2")}
+    # No HMSS capability: two EDPs asking for R&F get LLv2.
+    edps = {e: stack.edp(e, duchies) for e in ("edp1", "edp2")}  # type: ignore[arg-type]
+    for edp in edps.values():
+        await edp.start()
+    consumer = stack.consumer()
+    params = MeasurementParams(max_frequency=4, vid_sampling_start=0.2, vid_sampling_width=0.5)
+    measurement, _ = await consumer.create(params)
+    assert measurement.protocol_config.WhichOneof("protocol") == "liquid_legions_v2"
+    keys = await _open_requisitions(stack, measurement, duchies)
+    for edp in edps.values():
+        assert [o.kind for o in await edp.poll_once()] == [OutcomeKind.FULFILLED]
+    assert (await Flow(stack.world).get_measurement(measurement.name)).state == (
+        Measurement.COMPUTING
+    )
+    secret = sum(pair.secret for pair in keys.el_gamal.values()) % group.ORDER
+    uploads = [u for duchy in duchies.values() for u in duchy.uploads]
+    assert len(uploads) == 2
+    for header, body in uploads:
+        assert header.WhichOneof("protocol") is None
+        assert len(body) % 198 == 0 and body
+        with elgamal.decode_ciphertexts(body, offset=0, stride=198) as indexes:
+            points = elgamal.decrypt_to_bytes(indexes, secret)
+        sketch_params = measurement.protocol_config.liquid_legions_v2.sketch_params
+        edp_id = header.name.split("/")[1]
+        sampled = impression_vids(POPULATION, Audience(edp_id, 0.3))
+        sampled = sampled[ll_vid_sampling_mask(sampled, 0.2, 0.5)]
+        expected = sorted(
+            {
+                register_index(int(v), sketch_params.decay_rate, sketch_params.max_size)
+                for v in sampled
+            }
+        )
+        assert points == [group.hash_to_curve(str(i).encode()) for i in expected]
+
+
+async def test_trustee_upload_is_envelope_encrypted_under_the_kms_key(
+    tmp_path: Path, dev_pki: PkiLayout
+) -> None:
+    config = kingdom_test_config(trustee__enabled=True)
+    async with open_stack(tmp_path, dev_pki, config) as stack:
+        kms = KmsKey(LocalFileKmsClient(), create_local_kek_file(tmp_path / "kek.tink"))
+        duchies = {"aggregator": FakeDuchy("aggregator", stack.world)}
+        edps = {
+            e: stack.edp(e, duchies, hmss=True, trustee=True, kms=kms)  # type: ignore[arg-type]
+            for e in ("edp1", "edp2")
+        }
+        for edp in edps.values():
+            await edp.start()
+        measurement, _ = await stack.consumer().create(MeasurementParams(max_frequency=5))
+        assert measurement.protocol_config.WhichOneof("protocol") == "trus_tee"
+        await _open_requisitions(stack, measurement, duchies)
+        for edp in edps.values():
+            assert [o.kind for o in await edp.poll_once()] == [OutcomeKind.FULFILLED]
+        index_map = VidIndexMap(POPULATION.vids)
+        interval = SamplingInterval.for_population(len(index_map), 0.0, 1.0)
+        for header, body in duchies["aggregator"].uploads:
+            envelope = header.trus_tee.envelope_encryption
+            dek = open_envelope(
+                LocalFileKmsClient(), envelope.kms_kek_uri, envelope.encrypted_dek.data
+            )
+            vector = np.frombuffer(b"".join(dek.decrypt_chunks([body])), dtype=np.uint8)
+            edp_id = header.name.split("/")[1]
+            expected = build_frequency_vector(
+                index_map, interval, impression_vids(POPULATION, Audience(edp_id, 0.3)), 5
+            )
+            np.testing.assert_array_equal(vector, expected)
+        assert len(duchies["aggregator"].uploads) == 2
