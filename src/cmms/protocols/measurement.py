@@ -34,3 +34,10 @@ def float32_width(width: float) -> float:
             f"Invalid vid sampling interval width {width}: must be in (0, 1]"
         )
     return as_float32
+
+
+def estimate_reach(non_empty: int, width: float) -> int:
+    """`trunc(non_empty / float32(width))`: the sampled count scaled to the whole population."""
+    if non_empty < 0:
+        raise InvalidProtocolInputError(f"non-empty register count must be >= 0, got {non_empty}")
+    return int(non_empty / float32_width(width))

@@ -24,7 +24,7 @@ from cmms.protocols.errors import (
 )
 from cmms.protocols.hmss.noise import blind_histogram_noiser
 from cmms.protocols.hmss.parameters import FrequencyVectorParams, NoiseConfig
-from cmms.protocols.measurement import float32_width
+from cmms.protocols.measurement import estimate_reach, float32_width
 
 
 @dataclass(frozen=True, eq=False)
@@ -95,7 +95,7 @@ def complete_reach_and_frequency_aggregation_phase(
             "the combined vector holds neither actual data nor effective noise"
         )
     distribution = {k: histogram[k] / total for k in range(1, mf + 1) if histogram[k] != 0}
-    return ReachAndFrequencyResult(int(non_empty / width), distribution)
+    return ReachAndFrequencyResult(estimate_reach(non_empty, width), distribution)
 
 
 def complete_reach_only_aggregation_phase(request: AggregationPhaseRequest) -> ReachResult:
@@ -107,7 +107,7 @@ def complete_reach_only_aggregation_phase(request: AggregationPhaseRequest) -> R
         assert request.noise.reach is not None
         baseline = blind_histogram_noiser(request.noise.reach, request.noise.mechanism).baseline
         non_empty = min(max(non_empty - baseline, 0), n)
-    return ReachResult(int(non_empty / width))
+    return ReachResult(estimate_reach(non_empty, width))
 
 
 _HISTOGRAM_CHUNK = 1 << 20

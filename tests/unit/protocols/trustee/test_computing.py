@@ -158,3 +158,15 @@ def test_gaussian_noise_matches_configuration() -> None:
     variance = sigma**2 + 1 / 12  # rounding to an integer adds the uniform's variance
     assert abs(errors.mean()) <= 5 * np.sqrt(variance / runs)
     assert abs(errors.var(ddof=1) - variance) <= 5 * variance * np.sqrt(2 / (runs - 1))
+
+
+def test_d5_gaussian_capping_case_properties() -> None:
+    # The reference's capping case runs with DP params (eps 1, delta 0.99) and no mechanism set,
+    # which selects the Gaussian noiser; it asserts only these properties.
+    privacy = PrivacyParams(1.0, 0.99)
+    params = TrusTeeParams(RF, 5, 1.0, NoiseMechanism.CONTINUOUS_GAUSSIAN, privacy, privacy)
+    result = _run(params, [[1, 4, 1, 3], [0, 1, 1, 1], [1, 1, 0, 3]])
+    assert result.reach > 0
+    assert result.frequency_distribution is not None
+    assert sorted(result.frequency_distribution) == [1, 2, 3, 4, 5]
+    assert sum(result.frequency_distribution.values()) == pytest.approx(1.0)
