@@ -12,6 +12,14 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from cmms.crypto import signing
+from cmms.crypto.errors import SignatureError
+
+# One implementation of these lives in the pure core; re-exported here for the I/O-side callers.
+certificate_der = signing.certificate_der
+private_key_der = signing.private_key_der
+subject_key_identifier = signing.subject_key_identifier
+
 ORGANIZATION = "halo-cmms development"
 TEN_YEARS = datetime.timedelta(days=3650)
 # Certificates start slightly in the past so a peer whose clock lags a little still accepts them.
@@ -140,22 +148,12 @@ def build_leaf_certificate(
     return builder.sign(issuer_key, hashes.SHA256())
 
 
-def subject_key_identifier(certificate: x509.Certificate) -> bytes:
-    """The certificate's Subject Key Identifier; raises `ValueError` if it has none."""
-    try:
-        extension = certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
-    except x509.ExtensionNotFound as exc:
-        raise ValueError("certificate has no Subject Key Identifier") from exc
-    return extension.value.key_identifier
-
-
 def authority_key_identifier(certificate: x509.Certificate) -> bytes | None:
     """The key identifier in the certificate's Authority Key Identifier, if present."""
     try:
-        extension = certificate.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier)
-    except x509.ExtensionNotFound:
+        return signing.authority_key_identifier(certificate)
+    except SignatureError:
         return None
-    return extension.value.key_identifier
 
 
 def load_pem_certificate(data: bytes) -> x509.Certificate:
@@ -178,24 +176,10 @@ def certificate_pem(certificate: x509.Certificate) -> bytes:
     return certificate.public_bytes(serialization.Encoding.PEM)
 
 
-def certificate_der(certificate: x509.Certificate) -> bytes:
-    """DER encoding of a certificate."""
-    return certificate.public_bytes(serialization.Encoding.DER)
-
-
 def private_key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
     """Unencrypted PKCS#8 PEM encoding of a private key."""
     return key.private_bytes(
         serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-
-
-def private_key_der(key: ec.EllipticCurvePrivateKey) -> bytes:
-    """Unencrypted PKCS#8 DER encoding of a private key."""
-    return key.private_bytes(
-        serialization.Encoding.DER,
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 import requests
 from google.api_core import exceptions as google_exceptions
 from google.auth.credentials import AnonymousCredentials
-from google.cloud import storage
+from google.cloud import storage  # type: ignore[attr-defined]  # untyped namespace package
 
 from cmms.storage.base import MIB, BlobStore, take_front
 from cmms.storage.errors import BlobNotFoundError, BlobStoreError, UnsupportedBlobStoreUrlError
