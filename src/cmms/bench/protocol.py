@@ -523,3 +523,8 @@ def format_report(report: ProtocolBenchReport) -> str:
     )
     lines.append(f"result: {json.dumps(report.result)}")
     return "\n".join(lines)
+
+
+# LLv2 and reach-only LLv2 register themselves ("llv2", "ro-llv2"); imported last because that
+# module builds on the definitions above.
+from cmms.bench import llv2 as _llv2  # noqa: E402, F401

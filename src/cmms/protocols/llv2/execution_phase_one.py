@@ -50,9 +50,12 @@ class ExecutionPhaseOneRequest:
 
 @dataclass(frozen=True)
 class ExecutionPhaseOneResponse:
-    """Non-aggregator: the blinded register vector. Aggregator: the flag/count tuples."""
+    """Non-aggregator: the blinded register vector. Aggregator: the flag/count tuples, with how
+    many groups were kept (size <= S) and how many registers they held."""
 
     payload: bytes
+    kept_groups: int = 0
+    kept_registers: int = 0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -303,4 +306,4 @@ def execution_phase_one_aggregator(
             )
         )
     tuples = shuffle_records(b"".join(parts), TUPLE_SIZE, random.derive("shuffle"))
-    return ExecutionPhaseOneResponse(tuples)
+    return ExecutionPhaseOneResponse(tuples, len(groups), sum(len(g) for g in groups))
