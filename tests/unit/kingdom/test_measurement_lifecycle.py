@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import grpc
 import pytest
+from sqlalchemy import select
 
 from cmms.api.public.v1 import measurements_pb2, requisitions_pb2
 from cmms.api.system.v1 import computation_participants_pb2 as participants_pb2
@@ -13,6 +15,7 @@ from cmms.api.system.v1 import computation_pb2
 from cmms.common.grpc.status import StatusError
 from cmms.common.identity import Principal, acting_as
 from cmms.kingdom.db.records import Capabilities
+from cmms.kingdom.db.schema import log_entries
 from cmms.kingdom.ids import decode_external_id
 from cmms.kingdom.jobs.ttl import expire_once
 from cmms.kingdom.names import measurement_name
@@ -319,3 +322,41 @@ async def test_duplicate_nonce_hashes_and_bad_sampling_are_invalid(world: Kingdo
     with pytest.raises(StatusError) as raised:
         await flow.create(request)
     assert raised.value.code == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_concurrent_last_ones_in_make_each_transition_exactly_once(
+    world: KingdomWorld,
+) -> None:
+    flow = Flow(world)
+    request = world.measurement_request(EDPS)
+    computation = await flow.computation_of(await flow.create(request))
+    duchies = [p.name.rsplit("/", 1)[1] for p in computation.computation_participants]
+    await asyncio.gather(*(flow.set_params(computation, d) for d in duchies))
+    computation = await flow.refresh(computation)
+    assert computation.state == Computation.PENDING_REQUISITION_FULFILLMENT
+    requisitions = await flow.edp_requisitions(request)
+    first = duchies[0]
+
+    async def fulfil(system: computation_pb2.Requisition) -> None:
+        requisition_id = system.name.rsplit("/", 1)[1]
+        dp_id = next(r.name.split("/")[1] for r in requisitions if r.name.endswith(requisition_id))
+        await flow.fulfill(computation, system, first, request.nonce_of(dp_id))
+
+    await asyncio.gather(*(fulfil(r) for r in computation.requisitions))
+    await asyncio.gather(*(flow.confirm(computation, d) for d in duchies))
+    computation = await flow.refresh(computation)
+    assert computation.state == Computation.PENDING_COMPUTATION
+    async with world.repositories.store.read() as connection:
+        transitions = [
+            row.message
+            for row in await connection.execute(
+                select(log_entries.c.message).where(
+                    log_entries.c.message.like("measurement state%")
+                )
+            )
+        ]
+    assert transitions == [
+        "measurement state PENDING_REQUISITION_PARAMS -> PENDING_REQUISITION_FULFILLMENT",
+        "measurement state PENDING_REQUISITION_FULFILLMENT -> PENDING_PARTICIPANT_CONFIRMATION",
+        "measurement state PENDING_PARTICIPANT_CONFIRMATION -> PENDING_COMPUTATION",
+    ]

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 
 from google.protobuf.message import DecodeError
 
 from cmms.api.system.v1 import computations_pb2
 from cmms.kingdom.db.computations import StreamPosition
 from cmms.kingdom.timestamps import from_proto, to_proto
+
+# Padded input is accepted too, as the duchies' token store accepts it.
+_ALPHABET = re.compile(r"[A-Za-z0-9_-]+={0,2}")
 
 
 def encode_token(position: StreamPosition) -> str:
@@ -25,6 +29,9 @@ def decode_token(token: str) -> StreamPosition | None:
     """None for the empty token (start from the beginning); `ValueError` if malformed."""
     if not token:
         return None
+    # The decoder would silently skip characters outside the alphabet; refuse them instead.
+    if not _ALPHABET.fullmatch(token):
+        raise ValueError("malformed continuation token: not URL-safe base64")
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         message = computations_pb2.StreamActiveComputationsContinuationToken.FromString(raw)
