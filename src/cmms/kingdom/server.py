@@ -58,6 +58,7 @@ from cmms.kingdom.system.computations import ComputationsServicer, StreamSetting
 from cmms.kingdom.system.log_entries import ComputationLogEntriesServicer
 from cmms.kingdom.system.participants import ComputationParticipantsServicer
 from cmms.kingdom.system.requisitions import SystemRequisitionsServicer
+from cmms.kingdom.timestamps import Clock, system_clock
 
 
 def _service(module: object, name: str) -> str:
@@ -185,8 +186,10 @@ class KingdomServer:
         metrics_port: int | None = 0,
         stream: StreamSettings = StreamSettings(),
         shutdown_grace_seconds: float = 5.0,
+        clock: Clock = system_clock,
     ) -> None:
         self._repositories = repositories
+        self._clock = clock
         self.public = SecureServer(
             ServerOptions(
                 name="kingdom-public",
@@ -227,6 +230,7 @@ class KingdomServer:
                 timedelta(seconds=config.measurement_ttl_seconds),
                 config.ttl_job_period_seconds,
                 self._stop_jobs,
+                clock=self._clock,
             )
         )
         return KingdomPorts(public, system)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import grpc
@@ -24,7 +25,7 @@ from cmms.common.identity import Principal
 from cmms.common.pki import PkiLayout
 from cmms.kingdom.server import KingdomPorts, KingdomServer
 from cmms.kingdom.system.computations import StreamSettings
-from cmms.testing.kingdom import MC, KingdomWorld
+from cmms.testing.kingdom import MC, Flow, KingdomWorld, kingdom_test_config
 from cmms.testing.pki import untrusted_pki
 
 __all__ = ["untrusted_pki"]
@@ -141,3 +142,30 @@ async def test_unknown_roots_are_refused(
                 )
             )
     assert raised.value.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.UNAUTHENTICATED)
+
+
+async def test_the_server_runs_the_ttl_job(tmp_path: Path, dev_pki: PkiLayout) -> None:
+    world = await KingdomWorld.open(
+        f"sqlite+aiosqlite:///{tmp_path / 'kingdom.db'}",
+        dev_pki,
+        config=kingdom_test_config(measurement_ttl_seconds=60),
+    )
+    try:
+        flow = Flow(world)
+        measurement = await flow.create(world.measurement_request(EDPS))
+        world.advance(timedelta(minutes=2))
+        changes = world.repositories.store.changes
+        seen = changes.version
+        server = KingdomServer(
+            world.repositories,
+            ServerTls.from_pki(dev_pki, Principal.kingdom()),
+            shutdown_grace_seconds=0,
+            clock=world.clock,
+        )
+        async with server:
+            # The first pass runs at start; wait for its commit (the timeout is only a safety net).
+            assert await changes.wait_for_change(seen, timeout=60)
+            state = (await flow.get_measurement(measurement.name)).state
+        assert state == measurements_pb2.Measurement.CANCELLED
+    finally:
+        await world.close()
