@@ -166,7 +166,12 @@ async def _verify(
     )
 
     # 2-3. The RequisitionSpec was encrypted to our key and signed by the same consumer.
-    if requisition.data_provider_public_key.data != keys.public_keyset:
+    try:
+        # Compare parsed keysets: two serializations of one keyset may differ byte for byte.
+        named_key = HybridPublicKey.from_keyset(requisition.data_provider_public_key.data)
+    except CryptoError as exc:
+        raise ConsentSignalError(f"the requisition's data provider key: {exc}") from exc
+    if named_key.keyset() != keys.encryption_key.public_key().keyset():
         raise ConsentSignalError("the requisition spec was encrypted to a key that is not ours")
     signed_requisition_spec = consent.decrypt_signed(
         requisition.encrypted_requisition_spec, keys.encryption_key

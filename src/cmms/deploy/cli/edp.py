@@ -210,6 +210,9 @@ def simulate(
         raise UserError(f"invalid EDP settings: {problems}") from exc
     import grpc
 
+    from cmms.common.logging import configure_logging
+
+    configure_logging()
     try:
         handled = asyncio.run(_run_until_signal(run, settings, once))
     except grpc.aio.AioRpcError as exc:
