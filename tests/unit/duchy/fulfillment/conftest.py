@@ -1,0 +1,1 @@
+from cmms.testing.duchy_fixtures import *  # noqa: F403
