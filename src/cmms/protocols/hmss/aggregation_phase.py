@@ -22,6 +22,7 @@ from cmms.protocols.errors import (
     NoDataNorNoiseError,
     ProtocolIntegrityError,
 )
+from cmms.protocols.histogram import value_counts
 from cmms.protocols.hmss.noise import blind_histogram_noiser
 from cmms.protocols.hmss.parameters import FrequencyVectorParams, NoiseConfig
 from cmms.protocols.measurement import estimate_reach, float32_width
@@ -62,7 +63,7 @@ def complete_reach_and_frequency_aggregation_phase(
     if mf < 1:
         raise InvalidProtocolInputError(f"maximum frequency must be at least 1, got {mf}")
     width = float32_width(request.vid_sampling_interval_width)
-    counts = _histogram(_combine(request), q)
+    counts = value_counts(_combine(request), q)
     impossible = np.flatnonzero(counts[params.maximum_combined_frequency + 1 : q - 1])
     if impossible.size:
         value = int(impossible[0]) + params.maximum_combined_frequency + 1
@@ -108,17 +109,6 @@ def complete_reach_only_aggregation_phase(request: AggregationPhaseRequest) -> R
         baseline = blind_histogram_noiser(request.noise.reach, request.noise.mechanism).baseline
         non_empty = min(max(non_empty - baseline, 0), n)
     return ReachResult(estimate_reach(non_empty, width))
-
-
-_HISTOGRAM_CHUNK = 1 << 20
-
-
-def _histogram(values: np.ndarray, q: int) -> np.ndarray:
-    """`bincount(values, minlength=q)` in chunks, so the int64 copy bincount makes stays small."""
-    counts = np.zeros(q, dtype=np.int64)
-    for start in range(0, values.size, _HISTOGRAM_CHUNK):
-        counts += np.bincount(values[start : start + _HISTOGRAM_CHUNK], minlength=q)
-    return counts
 
 
 def _combine(request: AggregationPhaseRequest) -> np.ndarray:

@@ -19,6 +19,7 @@ from cmms.dp.gaussian import GaussianResultNoiser
 from cmms.dp.parameters import PrivacyParams
 from cmms.dp.result_noise import RawResultNoiser, ResultNoiser
 from cmms.protocols.errors import InvalidProtocolInputError
+from cmms.protocols.histogram import value_counts
 from cmms.protocols.measurement import MeasurementType, NoiseMechanism, float32_width
 
 MAX_FREQUENCY = 127
@@ -112,7 +113,9 @@ class FrequencyVectorAggregator:
             and np.count_nonzero(values) / params.width < params.thresholds.min_users
         ):
             return False
-        capped = np.minimum(values, params.maximum_frequency).astype(np.uint8)
+        # Values are validated to 0..127, so an int8 payload can be read as uint8 without a copy.
+        unsigned = values.view(np.uint8) if values.dtype == np.int8 else values.astype(np.uint8)
+        capped = np.minimum(unsigned, np.uint8(params.maximum_frequency))
         if self._aggregate is None:
             self._aggregate = capped
         else:
@@ -168,7 +171,7 @@ def run_computing_stage(request: ComputingRequest, source: RandomSource) -> Trus
     for vector in request.frequency_vectors:
         aggregator.add(vector)
     aggregate = aggregator.aggregate
-    counts = np.bincount(aggregate, minlength=params.maximum_frequency + 1)
+    counts = value_counts(aggregate, params.maximum_frequency + 1)
     histogram = [int(c) for c in counts[1 : params.maximum_frequency + 1]]
     noiser = _noiser(params, aggregate, aggregator.contribution_count, source)
     reach = _reach(params, noiser, histogram, aggregate.size)
