@@ -7,10 +7,26 @@ accept it, and where this duchy goes next.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum, IntEnum
 
+from cmms.crypto.randomness import RandomSource
 from cmms.protocols.errors import InvalidProtocolInputError
+from cmms.protocols.hmss.aggregation_phase import (
+    AggregationPhaseRequest,
+    ReachAndFrequencyResult,
+    ReachResult,
+    complete_reach_and_frequency_aggregation_phase,
+    complete_reach_only_aggregation_phase,
+)
+from cmms.protocols.hmss.parameters import MeasurementType
+from cmms.protocols.hmss.shuffle_phase import (
+    ShufflePhaseRequest,
+    ShufflePhaseResponse,
+    complete_reach_and_frequency_shuffle_phase,
+    complete_reach_only_shuffle_phase,
+)
 from cmms.protocols.hmss.stages import Role, Stage
 
 
@@ -135,3 +151,21 @@ def stage_receiving(description: InputDescription) -> tuple[Role, Stage]:
         if action.input_description is description:
             return action.role, action.stage
     raise InvalidProtocolInputError(f"no HMSS stage accepts {description.name}")
+
+
+ShuffleFunction = Callable[[ShufflePhaseRequest, RandomSource], ShufflePhaseResponse]
+AggregationFunction = Callable[[AggregationPhaseRequest], ReachResult | ReachAndFrequencyResult]
+
+
+def shuffle_function(measurement_type: MeasurementType) -> ShuffleFunction:
+    """The SHUFFLE_PHASE function of the measurement type (reach-only or R&F)."""
+    if measurement_type is MeasurementType.REACH:
+        return complete_reach_only_shuffle_phase
+    return complete_reach_and_frequency_shuffle_phase
+
+
+def aggregation_function(measurement_type: MeasurementType) -> AggregationFunction:
+    """The AGGREGATION_PHASE function of the measurement type (reach-only or R&F)."""
+    if measurement_type is MeasurementType.REACH:
+        return complete_reach_only_aggregation_phase
+    return complete_reach_and_frequency_aggregation_phase

@@ -19,12 +19,11 @@ from cmms.crypto.prng import SEED_LENGTH
 from cmms.crypto.randomness import RandomSource
 from cmms.crypto.sharing import split
 from cmms.protocols.errors import InvalidProtocolInputError
+from cmms.protocols.hmss.actions import aggregation_function, shuffle_function
 from cmms.protocols.hmss.aggregation_phase import (
     AggregationPhaseRequest,
     ReachAndFrequencyResult,
     ReachResult,
-    complete_reach_and_frequency_aggregation_phase,
-    complete_reach_only_aggregation_phase,
 )
 from cmms.protocols.hmss.parameters import (
     FrequencyVectorParams,
@@ -44,10 +43,6 @@ from cmms.protocols.hmss.setup_phase import (
     SetupPhaseRequest,
     assemble_shuffle_phase_request,
     run_setup_phase,
-)
-from cmms.protocols.hmss.shuffle_phase import (
-    complete_reach_and_frequency_shuffle_phase,
-    complete_reach_only_shuffle_phase,
 )
 from cmms.protocols.hmss.stages import Role
 from cmms.protocols.measurement import float32_width
@@ -128,12 +123,7 @@ def run_hmss(
         for worker in WORKERS
     }
 
-    is_reach = config.measurement_type is MeasurementType.REACH
-    shuffle = (
-        complete_reach_only_shuffle_phase
-        if is_reach
-        else complete_reach_and_frequency_shuffle_phase
-    )
+    shuffle = shuffle_function(config.measurement_type)
     aggregation_inputs = []
     for worker in WORKERS:
         peer = WORKERS[1 - WORKERS.index(worker)]
@@ -174,9 +164,7 @@ def run_hmss(
         maximum_frequency=config.value_cap,
         noise=config.noise,
     )
-    if is_reach:
-        return complete_reach_only_aggregation_phase(aggregation)
-    return complete_reach_and_frequency_aggregation_phase(aggregation)
+    return aggregation_function(config.measurement_type)(aggregation)
 
 
 def hmss_ground_truth(

@@ -127,3 +127,16 @@ def test_assembly_rejects_register_count_mismatch_and_bad_seeds() -> None:
             127,
             NoiseConfig(),
         )
+
+
+def test_stage_functions_by_measurement_type() -> None:
+    from cmms.protocols.hmss.actions import aggregation_function, shuffle_function
+    from cmms.protocols.hmss.aggregation_phase import complete_reach_only_aggregation_phase
+    from cmms.protocols.hmss.parameters import MeasurementType
+    from cmms.protocols.hmss.shuffle_phase import complete_reach_and_frequency_shuffle_phase
+
+    assert (
+        shuffle_function(MeasurementType.REACH_AND_FREQUENCY)
+        is complete_reach_and_frequency_shuffle_phase
+    )
+    assert aggregation_function(MeasurementType.REACH) is complete_reach_only_aggregation_phase
