@@ -1,24 +1,24 @@
 """Conformance suite for the duchy computations repositories (computations, stats, tokens).
 
 Use it by subclassing `ComputationsRepositoryConformance` in a test module and providing a
-function-scoped `database_url` fixture that yields the URL of a fresh, empty database. The suite
-migrates it, then runs every test against the repositories built on it.
+function-scoped `database_url` fixture that yields the URL of a fresh, empty database (SQLite,
+PostgreSQL or Spanner). The suite migrates it, then runs every test against the repositories that
+`open_duchy_database` builds on it, through the Protocols of `cmms.duchy.db.interfaces`.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from itertools import count
+from typing import Any
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from cmms.duchy.db.computations import ComputationsRepository
-from cmms.duchy.db.continuation_tokens import ContinuationTokensRepository
-from cmms.duchy.db.engine import create_database_engine
+from cmms.common.spanner.url import is_spanner_url
+from cmms.duchy.db.backends import DuchyDatabase, open_duchy_database, upgrade_duchy_database
 from cmms.duchy.db.errors import (
     ComputationAlreadyExistsError,
     ComputationNotFoundError,
@@ -36,7 +36,11 @@ from cmms.duchy.db.errors import (
     StaleVersionError,
     TerminalStageError,
 )
-from cmms.duchy.db.migrate import upgrade_engine
+from cmms.duchy.db.interfaces import (
+    ComputationsRepositoryInterface,
+    ComputationStatsRepositoryInterface,
+    ContinuationTokensRepositoryInterface,
+)
 from cmms.duchy.db.records import (
     AttemptEndReason,
     BlobDependency,
@@ -46,7 +50,6 @@ from cmms.duchy.db.records import (
     RequisitionKey,
     StageKey,
 )
-from cmms.duchy.db.stats import ComputationStatsRepository
 from cmms.protocols.hmss.stages import Stage as Hmss
 from cmms.protocols.llv2.stages import Stage as Llv2
 from cmms.protocols.stages import AfterTransition, ProtocolType
@@ -64,18 +67,26 @@ RETAIN = AfterTransition.RETAIN_AND_EXTEND_LOCK
 class Harness:
     url: str
     clock: ManualClock
-    engine: AsyncEngine
-    computations: ComputationsRepository
-    stats: ComputationStatsRepository
-    tokens: ContinuationTokensRepository
-    extra_engines: list[AsyncEngine] = field(default_factory=list)
+    database: DuchyDatabase
+    computations: ComputationsRepositoryInterface
+    stats: ComputationStatsRepositoryInterface
+    tokens: ContinuationTokensRepositoryInterface
+    extra_databases: list[DuchyDatabase] = field(default_factory=list)
     _names: Iterator[int] = field(default_factory=count)
 
-    def new_engine(self) -> AsyncEngine:
-        """Another engine on the same database, like another process; few connections each."""
-        engine = create_database_engine(self.url, pool_size=5, max_overflow=0)
-        self.extra_engines.append(engine)
-        return engine
+    def another_computations(
+        self, id_generator: Callable[[], int] | None = None
+    ) -> ComputationsRepositoryInterface:
+        """A repository on its own connection to the same database, like another process."""
+        # SQL engines get few connections each, so that many of them fit a server's limit.
+        options: dict[str, Any] = (
+            {} if is_spanner_url(self.url) else {"pool_size": 5, "max_overflow": 0}
+        )
+        if id_generator is not None:
+            options["id_generator"] = id_generator
+        database = open_duchy_database(self.url, clock=self.clock, **options)
+        self.extra_databases.append(database)
+        return database.computations
 
     def gid(self) -> str:
         return f"gid-{next(self._names)}"
@@ -116,23 +127,23 @@ class ComputationsRepositoryConformance:
 
     @pytest.fixture
     async def harness(self, database_url: str) -> AsyncIterator[Harness]:
-        engine = create_database_engine(database_url)
-        await upgrade_engine(engine)
+        await upgrade_duchy_database(database_url)
         clock = ManualClock()
+        database = open_duchy_database(database_url, clock=clock)
         harness = Harness(
             url=database_url,
             clock=clock,
-            engine=engine,
-            computations=ComputationsRepository(engine, clock=clock),
-            stats=ComputationStatsRepository(engine, clock=clock),
-            tokens=ContinuationTokensRepository(engine, clock=clock),
+            database=database,
+            computations=database.computations,
+            stats=database.stats,
+            tokens=database.continuation_tokens,
         )
         try:
             yield harness
         finally:
-            for extra in harness.extra_engines:
-                await extra.dispose()
-            await engine.dispose()
+            for extra in harness.extra_databases:
+                await extra.close()
+            await database.close()
 
     # ------------------------------------------------------------------ create and read
 
@@ -223,12 +234,10 @@ class ComputationsRepositoryConformance:
     async def test_concurrent_creators_of_one_global_id_yield_one_computation(
         self, harness: Harness
     ) -> None:
-        repos = [
-            ComputationsRepository(harness.new_engine(), clock=harness.clock) for _ in range(5)
-        ]
+        repos = [harness.another_computations() for _ in range(5)]
         start = asyncio.Barrier(len(repos))
 
-        async def create(repo: ComputationsRepository, n: int) -> str:
+        async def create(repo: ComputationsRepositoryInterface, n: int) -> str:
             await start.wait()
             try:
                 await repo.create_computation(
@@ -250,9 +259,7 @@ class ComputationsRepositoryConformance:
 
     async def test_a_local_id_collision_is_retried_with_a_new_id(self, harness: Harness) -> None:
         ids = iter([7, 7, 8])
-        repo = ComputationsRepository(
-            harness.engine, clock=harness.clock, id_generator=lambda: next(ids)
-        )
+        repo = harness.another_computations(id_generator=lambda: next(ids))
         first = await repo.create_computation(
             global_computation_id="one", protocol=LLV2, computation_details=b""
         )
@@ -310,12 +317,10 @@ class ComputationsRepositoryConformance:
 
     async def test_concurrent_writers_with_one_token_only_one_wins(self, harness: Harness) -> None:
         token = await harness.create()
-        repos = [
-            ComputationsRepository(harness.new_engine(), clock=harness.clock) for _ in range(5)
-        ]
+        repos = [harness.another_computations() for _ in range(5)]
         start = asyncio.Barrier(len(repos))
 
-        async def write(repo: ComputationsRepository, n: int) -> bool:
+        async def write(repo: ComputationsRepositoryInterface, n: int) -> bool:
             await start.wait()
             try:
                 await repo.update_computation_details(token, f"writer {n}".encode())
@@ -672,9 +677,7 @@ class ComputationsRepositoryConformance:
         computations, claimers = 20, 25
         created = {(await harness.create()).local_computation_id for _ in range(computations)}
         # Several engines, like several mill processes, each with its own connections.
-        repos = [
-            ComputationsRepository(harness.new_engine(), clock=harness.clock) for _ in range(5)
-        ]
+        repos = [harness.another_computations() for _ in range(5)]
         start = asyncio.Barrier(claimers)
 
         async def claimer(n: int) -> list[tuple[int, str]]:
