@@ -42,11 +42,17 @@ def db_migrate(
         typer.Option(
             "--database-url",
             envvar=envvar("database_url"),
-            help="sqlite:///PATH (default backend) or postgresql://USER@HOST:PORT/DB.",
+            help=(
+                "sqlite:///PATH (default backend), postgresql://USER@HOST:PORT/DB or "
+                "spanner://projects/P/instances/I/databases/D (created if absent)."
+            ),
         ),
     ],
     revision: Annotated[
-        str, typer.Option(help="Schema revision to migrate up to (default: the newest).")
+        str,
+        typer.Option(
+            help="Schema revision to migrate up to (default: the newest; Spanner: a number)."
+        ),
     ] = "head",
 ) -> None:
     """Create or upgrade the duchy database schema (safe to run at every start)."""
