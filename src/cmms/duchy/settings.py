@@ -75,8 +75,13 @@ class RequisitionFulfillmentSettings(InternalApiClientSettings):
     max_payload_bytes: int = Field(default=DEFAULT_MAX_PAYLOAD_BYTES, gt=0)
 
     def kingdom_channel(self) -> grpc.aio.Channel:
+        # The Kingdom answers an exact retry of a fulfilment (same duchy, same nonce) with the
+        # unchanged requisition, so the channel may retry it when the Kingdom is unreachable.
         return _channel(
-            self.kingdom_system_api_target, self.client_tls(), self.kingdom_system_api_cert_host, ()
+            self.kingdom_system_api_target,
+            self.client_tls(),
+            self.kingdom_system_api_cert_host,
+            ("/cmms.api.system.v1.Requisitions/FulfillRequisition",),
         )
 
 

@@ -75,11 +75,16 @@ class FakeKingdomRequisitions(requisitions_pb2_grpc.RequisitionsServicer):  # ty
         default_factory=list
     )
     failure: StatusError | None = None
+    # The next this many calls answer UNAVAILABLE (a Kingdom that is briefly unreachable).
+    unavailable_calls: int = 0
 
     async def FulfillRequisition(
         self, request: requisitions_pb2.FulfillRequisitionRequest, context: Any
     ) -> computation_pb2.Requisition:
         self.calls.append((current_principal().id, request))
+        if self.unavailable_calls:
+            self.unavailable_calls -= 1
+            raise StatusError(grpc.StatusCode.UNAVAILABLE, "briefly unreachable")
         if self.failure is not None:
             raise self.failure
         return computation_pb2.Requisition(name=request.name)

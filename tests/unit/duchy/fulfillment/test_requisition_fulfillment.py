@@ -408,3 +408,13 @@ async def test_kingdom_errors_reach_the_data_provider(
     )
     assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert len(kingdom.calls) == 1
+
+
+async def test_an_unreachable_kingdom_is_retried(
+    driver: ComputationDriver, as_caller: Caller, kingdom: FakeKingdomRequisitions
+) -> None:
+    await create(driver)
+    kingdom.unavailable_calls = 1
+    reply = await as_caller(EDP1).FulfillRequisition(upload(header(), b"data"))
+    assert reply.state == requisitions_pb2.Requisition.FULFILLED
+    assert [r.nonce for _, r in kingdom.calls] == [NONCE, NONCE]
