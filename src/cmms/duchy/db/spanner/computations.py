@@ -16,7 +16,6 @@ Same semantics as the SQLAlchemy `ComputationsRepository` (the conformance suite
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,7 +26,7 @@ from cmms.common.spanner.connection import SpannerConnection
 from cmms.common.spanner.params import query_params
 from cmms.common.spanner.values import bytes_in, bytes_out
 from cmms.duchy.db.clock import Clock, epoch_micros, system_clock, utc
-from cmms.duchy.db.computations import DEFAULT_LOCK_DURATION, next_version, random_local_id
+from cmms.duchy.db.computations import DEFAULT_LOCK_DURATION, random_local_id
 from cmms.duchy.db.errors import (
     AlreadyExistsError,
     ComputationAlreadyExistsError,
@@ -35,10 +34,8 @@ from cmms.duchy.db.errors import (
     InvalidArgumentError,
     LockOwnerMismatchError,
     NotAnOutputSlotError,
-    OutputsNotWrittenError,
     RequisitionAlreadyExistsError,
     RequisitionNotFoundError,
-    StaleVersionError,
     TerminalStageError,
 )
 from cmms.duchy.db.records import (
@@ -66,14 +63,13 @@ from cmms.duchy.db.rules import (
     one_protocol,
     terminal_stages_for_purge,
 )
+from cmms.duchy.db.spanner import computation_rows as rows
 from cmms.duchy.db.spanner import reading
-from cmms.duchy.db.spanner.schema import CLAIM_QUEUE_INDEX, GLOBAL_ID_INDEX, REQUISITION_KEY_INDEX
+from cmms.duchy.db.spanner.schema import CLAIM_QUEUE_INDEX, GLOBAL_ID_INDEX
 from cmms.duchy.db.spanner.transactions import SpannerRunner
 from cmms.protocols.stages import AfterTransition
 
 _MAX_CREATE_ROUNDS = 5
-
-_key_set: Any = spanner.KeySet
 
 # The emulator hint is ignored by Cloud Spanner. The emulator cannot tell that the query's
 # `LockExpirationTime IS NOT NULL` makes the NULL_FILTERED index complete for it; Spanner can.
@@ -115,17 +111,6 @@ _REQUISITION_COLUMNS = (
     "CreationTime",
     "UpdateTime",
 )
-
-
-@dataclass(frozen=True)
-class _Row:
-    """The columns of a computation row that mutations check."""
-
-    computation_id: int
-    protocol: int
-    stage: int
-    version: int
-    lock_owner: str | None
 
 
 class _LocalIdTaken(Exception):
@@ -271,19 +256,19 @@ class SpannerComputationsRepository:
         stage_details: bytes,
         requisitions: Sequence[NewRequisition],
     ) -> None:
-        if _exists(
+        if rows.exists(
             transaction,
             f"SELECT 1 FROM Computations@{{FORCE_INDEX={GLOBAL_ID_INDEX}}}"
             " WHERE GlobalComputationId = @global_id",
             global_id=global_id,
         ):
             raise ComputationAlreadyExistsError(f"computation {global_id!r} already exists")
-        if _exists(
+        if rows.exists(
             transaction, "SELECT 1 FROM Computations WHERE ComputationId = @id", id=local_id
         ):
             raise _LocalIdTaken
         for requisition in requisitions:
-            if _requisition_owner(transaction, requisition.key) is not None:
+            if rows.requisition_owner(transaction, requisition.key) is not None:
                 raise RequisitionAlreadyExistsError(
                     f"requisition {requisition.key} belongs to another computation"
                 )
@@ -342,10 +327,10 @@ class SpannerComputationsRepository:
         computation_details_json: str | None = None,
     ) -> ComputationToken:
         def update(transaction: Any) -> int:
-            row = _lock(transaction, token.local_computation_id, token.version)
+            row = rows.lock(transaction, token.local_computation_id, token.version)
             now = self._now()
             for key, details in (requisition_details or {}).items():
-                requisition_id = _requisition_id(transaction, row.computation_id, key)
+                requisition_id = rows.requisition_id(transaction, row.computation_id, key)
                 if requisition_id is None:
                     raise RequisitionNotFoundError(
                         f"computation {row.computation_id} has no requisition {key}"
@@ -355,7 +340,7 @@ class SpannerComputationsRepository:
                     columns=("ComputationId", "RequisitionId", "RequisitionDetails", "UpdateTime"),
                     values=[(row.computation_id, requisition_id, bytes_in(details), now)],
                 )
-            _touch(
+            rows.touch(
                 transaction,
                 row,
                 now,
@@ -393,12 +378,12 @@ class SpannerComputationsRepository:
         slots = blob_slots(input_blob_paths, pass_through_blob_paths, output_blob_count)
 
         def advance(transaction: Any) -> int:
-            row = _lock(transaction, token.local_computation_id, token.version)
-            _require_outputs_written(transaction, row.computation_id, row.stage)
+            row = rows.lock(transaction, token.local_computation_id, token.version)
+            rows.require_outputs_written(transaction, row.computation_id, row.stage)
             now = self._now()
             local_id, old_stage = row.computation_id, row.stage
             owner, expiration = lock_after_advance(after_transition, row.lock_owner, now, extension)
-            _touch(
+            rows.touch(
                 transaction,
                 row,
                 now,
@@ -412,7 +397,7 @@ class SpannerComputationsRepository:
                 values=[(local_id, old_stage, now, next_stage)],
             )
             # A stage advanced before anyone claimed it has no attempt row: nothing to close.
-            _end_attempts(
+            rows.end_attempts(
                 transaction,
                 local_id,
                 now,
@@ -482,7 +467,7 @@ class SpannerComputationsRepository:
         check_finish(token, ending_stage, reason)
 
         def finish(transaction: Any) -> int:
-            row = _lock(transaction, token.local_computation_id, token.version)
+            row = rows.lock(transaction, token.local_computation_id, token.version)
             now = self._now()
             local_id, old_stage = row.computation_id, row.stage
             values: dict[str, Any] = {
@@ -493,9 +478,9 @@ class SpannerComputationsRepository:
             if computation_details is not None:
                 values["ComputationDetails"] = bytes_in(computation_details)
                 values["ComputationDetailsJson"] = computation_details_json
-            _touch(transaction, row, now, **values)
+            rows.touch(transaction, row, now, **values)
             # The token's attempt ends for `reason`; any other still open is cancelled.
-            _end_attempts(
+            rows.end_attempts(
                 transaction,
                 local_id,
                 now,
@@ -554,17 +539,17 @@ class SpannerComputationsRepository:
 
         def claim(transaction: Any) -> int | None:
             now = self._now()
-            rows = list(
+            candidates = list(
                 transaction.execute_sql(
                     _CLAIM_QUERY,
                     **query_params(protocol=protocol, now=now, prioritized=prioritized),
                 )
             )
-            if not rows:
+            if not candidates:
                 return None
-            local_id, version, stage, previous_owner, next_attempt = rows[0]
-            row = _Row(local_id, protocol, stage, version, previous_owner)
-            _touch(
+            local_id, version, stage, previous_owner, next_attempt = candidates[0]
+            row = rows.ComputationRow(local_id, protocol, stage, version, previous_owner)
+            rows.touch(
                 transaction,
                 row,
                 now,
@@ -573,7 +558,7 @@ class SpannerComputationsRepository:
             )
             if previous_owner is not None:
                 # The previous holder's lock expired: its attempt is overwritten.
-                _end_attempts(
+                rows.end_attempts(
                     transaction,
                     local_id,
                     now,
@@ -613,7 +598,7 @@ class SpannerComputationsRepository:
             raise InvalidArgumentError("delay must not be negative")
 
         def enqueue(transaction: Any) -> int:
-            row = _lock(transaction, token.local_computation_id, token.version)
+            row = rows.lock(transaction, token.local_computation_id, token.version)
             if row.lock_owner is not None and row.lock_owner != expected_owner:
                 raise LockOwnerMismatchError(
                     f"computation {row.computation_id} is locked by {row.lock_owner!r}, "
@@ -622,7 +607,7 @@ class SpannerComputationsRepository:
             if graph_of(row.protocol).is_terminal(row.stage):
                 raise TerminalStageError(f"computation {row.computation_id} has ended")
             now = self._now()
-            _touch(transaction, row, now, LockOwner=None, LockExpirationTime=now + delay)
+            rows.touch(transaction, row, now, LockOwner=None, LockExpirationTime=now + delay)
             return row.computation_id
 
         return await self._write(enqueue)
@@ -637,7 +622,7 @@ class SpannerComputationsRepository:
             raise InvalidArgumentError("blob path must not be blank")
 
         def record(transaction: Any) -> int:
-            row = _lock(transaction, token.local_computation_id, token.version)
+            row = rows.lock(transaction, token.local_computation_id, token.version)
             slots = list(
                 transaction.execute_sql(
                     "SELECT DependencyType FROM ComputationBlobReferences"
@@ -658,7 +643,7 @@ class SpannerComputationsRepository:
                 columns=("ComputationId", "ComputationStage", "BlobId", "PathToBlob"),
                 values=[(row.computation_id, row.stage, blob_id, path)],
             )
-            _touch(transaction, row, self._now())
+            rows.touch(transaction, row, self._now())
             return row.computation_id
 
         return await self._write(record)
@@ -680,7 +665,7 @@ class SpannerComputationsRepository:
             raise InvalidArgumentError("blob path must not be blank")
 
         def record(transaction: Any) -> int:
-            row = _lock(transaction, local_computation_id, expected_version=None)
+            row = rows.lock(transaction, local_computation_id, expected_version=None)
             found = list(
                 transaction.execute_sql(
                     "SELECT RequisitionId, RequisitionDetails FROM Requisitions"
@@ -705,7 +690,7 @@ class SpannerComputationsRepository:
                 columns.append("RequisitionDetails")
                 values.append(bytes_in(update_details(bytes_out(stored_details))))
             transaction.update("Requisitions", columns=columns, values=[values])
-            _touch(transaction, row, now)
+            rows.touch(transaction, row, now)
             return local_computation_id
 
         return await self._write(record)
@@ -716,7 +701,7 @@ class SpannerComputationsRepository:
         """Delete the computation and everything under it; an unknown id is not an error."""
 
         def delete(transaction: Any) -> DeletedComputation:
-            return _delete(transaction, local_computation_id)
+            return rows.delete(transaction, local_computation_id)
 
         deleted, _ = await self._spanner.write(delete)
         return deleted
@@ -737,7 +722,7 @@ class SpannerComputationsRepository:
                     **query_params(protocol=protocol, stages=numbers, cutoff=cutoff),
                 )
             ]
-            act = _delete if force else _blob_paths
+            act = rows.delete if force else rows.blob_paths
             return selected, tuple(act(transaction, local_id) for local_id, _ in selected)
 
         (selected, removed), _ = await self._spanner.write(purge)
@@ -749,163 +734,3 @@ class SpannerComputationsRepository:
             deleted=force,
             per_computation=removed,
         )
-
-
-# -------------------------------------------------------------------- transaction helpers
-
-
-def _exists(transaction: Any, sql: str, **params: Any) -> bool:
-    return bool(list(transaction.execute_sql(sql, **query_params(**params))))
-
-
-def _requisition_owner(transaction: Any, key: RequisitionKey) -> int | None:
-    rows = list(
-        transaction.execute_sql(
-            f"SELECT ComputationId FROM Requisitions@{{FORCE_INDEX={REQUISITION_KEY_INDEX}}}"
-            " WHERE ExternalRequisitionId = @external_id AND RequisitionFingerprint = @fingerprint",
-            **query_params(
-                external_id=key.external_requisition_id, fingerprint=key.requisition_fingerprint
-            ),
-        )
-    )
-    return int(rows[0][0]) if rows else None
-
-
-def _requisition_id(transaction: Any, local_id: int, key: RequisitionKey) -> int | None:
-    rows = list(
-        transaction.execute_sql(
-            "SELECT RequisitionId FROM Requisitions WHERE ComputationId = @id"
-            " AND ExternalRequisitionId = @external_id AND RequisitionFingerprint = @fingerprint",
-            **query_params(
-                id=local_id,
-                external_id=key.external_requisition_id,
-                fingerprint=key.requisition_fingerprint,
-            ),
-        )
-    )
-    return int(rows[0][0]) if rows else None
-
-
-def _lock(transaction: Any, local_id: int, expected_version: int | None) -> _Row:
-    """The computation row, read (so locked) in this transaction, after the version check."""
-    rows = list(
-        transaction.execute_sql(
-            "SELECT ComputationId, Protocol, ComputationStage, Version, LockOwner"
-            " FROM Computations WHERE ComputationId = @id",
-            **query_params(id=local_id),
-        )
-    )
-    if not rows:
-        raise ComputationNotFoundError(f"computation {local_id} not found")
-    row = _Row(*rows[0])
-    if expected_version is not None and row.version != expected_version:
-        raise StaleVersionError(local_id, row.version, expected_version)
-    return row
-
-
-def _touch(transaction: Any, row: _Row, now: datetime, **values: Any) -> None:
-    """Update the computation row: a new version, the update and commit times, and `values`."""
-    columns = ["ComputationId", "Version", "UpdateTime", "CommitTime", *values]
-    transaction.update(
-        "Computations",
-        columns=columns,
-        values=[
-            [
-                row.computation_id,
-                next_version(row.version, now),
-                now,
-                spanner.COMMIT_TIMESTAMP,
-                *values.values(),
-            ]
-        ],
-    )
-
-
-def _require_outputs_written(transaction: Any, local_id: int, stage: int) -> None:
-    missing = [
-        int(blob_id)
-        for (blob_id,) in transaction.execute_sql(
-            "SELECT BlobId FROM ComputationBlobReferences"
-            " WHERE ComputationId = @id AND ComputationStage = @stage"
-            " AND DependencyType = @output AND (PathToBlob IS NULL OR PathToBlob = '')"
-            " ORDER BY BlobId",
-            **query_params(id=local_id, stage=stage, output=int(BlobDependency.OUTPUT)),
-        )
-    ]
-    if missing:
-        raise OutputsNotWrittenError(
-            f"computation {local_id}: output blobs {missing} have no path yet"
-        )
-
-
-def _end_attempts(
-    transaction: Any,
-    local_id: int,
-    now: datetime,
-    reason_for: Callable[[int, int], AttemptEndReason | None],
-) -> None:
-    """End each unfinished attempt for which `reason_for(stage, attempt)` names a reason.
-
-    One read decides every attempt: the transaction's own buffered writes are invisible to its
-    reads, so ending attempts in several passes could not see the earlier passes.
-    """
-    open_attempts = list(
-        transaction.execute_sql(
-            "SELECT ComputationStage, Attempt FROM ComputationStageAttempts"
-            " WHERE ComputationId = @id AND EndTime IS NULL",
-            **query_params(id=local_id),
-        )
-    )
-    ended = []
-    for stage, attempt in open_attempts:
-        reason = reason_for(stage, attempt)
-        if reason is not None:
-            ended.append((local_id, stage, attempt, now, int(reason)))
-    if ended:
-        transaction.update(
-            "ComputationStageAttempts",
-            columns=("ComputationId", "ComputationStage", "Attempt", "EndTime", "ReasonEnded"),
-            values=ended,
-        )
-
-
-def _blob_paths(transaction: Any, local_id: int) -> DeletedComputation:
-    global_ids = [
-        row[0]
-        for row in transaction.execute_sql(
-            "SELECT GlobalComputationId FROM Computations WHERE ComputationId = @id",
-            **query_params(id=local_id),
-        )
-    ]
-    blob_paths = [
-        row[0]
-        for row in transaction.execute_sql(
-            "SELECT PathToBlob FROM ComputationBlobReferences"
-            " WHERE ComputationId = @id AND PathToBlob IS NOT NULL"
-            " ORDER BY ComputationStage, BlobId",
-            **query_params(id=local_id),
-        )
-    ]
-    requisition_paths = [
-        row[0]
-        for row in transaction.execute_sql(
-            "SELECT PathToBlob FROM Requisitions"
-            " WHERE ComputationId = @id AND PathToBlob IS NOT NULL ORDER BY RequisitionId",
-            **query_params(id=local_id),
-        )
-    ]
-    return DeletedComputation(
-        local_computation_id=local_id,
-        global_computation_id=global_ids[0] if global_ids else None,
-        # A blob can be an output of one stage and an input of the next: report it once.
-        computation_blob_paths=tuple(dict.fromkeys(p for p in blob_paths if p)),
-        requisition_blob_paths=tuple(p for p in requisition_paths if p),
-    )
-
-
-def _delete(transaction: Any, local_id: int) -> DeletedComputation:
-    found = _blob_paths(transaction, local_id)
-    if found.existed:
-        # Interleaved children go with their parent (ON DELETE CASCADE).
-        transaction.delete("Computations", _key_set(keys=[[local_id]]))
-    return found
