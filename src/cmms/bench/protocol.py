@@ -81,6 +81,7 @@ class ProtocolBenchConfig:
     reach_only: bool = False
     seed: int = 0
     isolated: bool = True  # False: stages run in this process (fast, for tests; RSS is shared)
+    repeats: int = 1  # runs of every stage; the fastest time is reported
 
 
 @dataclass(frozen=True)
@@ -166,8 +167,8 @@ def run_protocol_benchmark(name: str, config: ProtocolBenchConfig) -> ProtocolBe
     """Run the benchmark registered as `name`; `KeyError` names the known ones."""
     if name not in _BENCHMARKS:
         raise KeyError(f"unknown protocol {name!r}; known: {', '.join(protocol_benchmarks())}")
-    if config.registers < 1 or config.parallelism < 1 or config.edps < 1:
-        raise ValueError("registers, parallelism and edps must be at least 1")
+    if min(config.registers, config.parallelism, config.edps, config.repeats) < 1:
+        raise ValueError("registers, parallelism, edps and repeats must be at least 1")
     return _BENCHMARKS[name](config)
 
 
@@ -232,43 +233,63 @@ def _child(job: StageJob, results: Any) -> None:
 
 
 def run_jobs(
-    jobs: Sequence[StageJob], parallelism: int, isolated: bool = True
+    jobs: Sequence[StageJob], parallelism: int, isolated: bool = True, repeats: int = 1
 ) -> list[StageFigure]:
-    """Run `jobs` in spawned children, at most `parallelism` at a time, in order."""
+    """Run `jobs` `repeats` times, in spawned children, at most `parallelism` at a time.
+
+    Each figure keeps the fastest time and the largest own footprint over the repetitions.
+    """
+    runs: dict[str, list[tuple[float, int, int]]] = {job.name: [] for job in jobs}
+    for _ in range(repeats):
+        for name, figure in _run_once(jobs, parallelism, isolated).items():
+            runs[name].append(figure)
+    figures = []
+    for job in jobs:
+        seconds = min(run[0] for run in runs[job.name])
+        _, peak, baseline = max(runs[job.name], key=lambda run: run[1] - run[2])
+        figures.append(
+            StageFigure(
+                job.name,
+                job.role,
+                seconds,
+                peak,
+                baseline,
+                sum(path.stat().st_size for path in job.inputs),
+                sum(path.stat().st_size for path in job.outputs),
+                job.on_critical_path,
+            )
+        )
+    return figures
+
+
+def _run_once(
+    jobs: Sequence[StageJob], parallelism: int, isolated: bool
+) -> dict[str, tuple[float, int, int]]:
     context = multiprocessing.get_context("spawn")
     results: Any = context.Queue() if isolated else queue.SimpleQueue()
     figures: dict[str, tuple[float, int, int]] = {}
     pending = list(jobs)
-    while pending and not isolated:
-        job, pending = pending[0], pending[1:]
-        _child(job, results)
-        name, seconds, peak, baseline = results.get()
-        figures[name] = (seconds, peak, baseline)
     while pending:
-        batch, pending = pending[:parallelism], pending[parallelism:]
-        processes = [context.Process(target=_child, args=(job, results)) for job in batch]
-        for process in processes:
-            process.start()
-        for _ in batch:
-            name, seconds, peak, baseline = results.get()
-            figures[name] = (seconds, peak, baseline)
-        for process, job in zip(processes, batch, strict=True):
-            process.join()
-            if process.exitcode != 0:
-                raise RuntimeError(f"stage {job.name} failed with exit code {process.exitcode}")
-    return [
-        StageFigure(
-            job.name,
-            job.role,
-            figures[job.name][0],
-            figures[job.name][1],
-            figures[job.name][2],
-            sum(path.stat().st_size for path in job.inputs),
-            sum(path.stat().st_size for path in job.outputs),
-            job.on_critical_path,
+        batch, pending = (
+            (pending[:parallelism], pending[parallelism:])
+            if isolated
+            else (pending[:1], pending[1:])
         )
-        for job in jobs
-    ]
+        if not isolated:
+            _child(batch[0], results)
+        else:
+            processes = [context.Process(target=_child, args=(job, results)) for job in batch]
+            for process in processes:
+                process.start()
+            # Children put one small tuple each, so joining before reading cannot deadlock.
+            for process, job in zip(processes, batch, strict=True):
+                process.join()
+                if process.exitcode != 0:
+                    raise RuntimeError(f"stage {job.name} failed with exit code {process.exitcode}")
+        for _ in batch:
+            name, seconds, peak, baseline = results.get(timeout=60)
+            figures[name] = (seconds, peak, baseline)
+    return figures
 
 
 # --- HMSS --------------------------------------------------------------------------------------
@@ -404,7 +425,7 @@ def bench_hmss(config: ProtocolBenchConfig) -> ProtocolBenchReport:
                     on_critical_path=False,
                 )
             )
-        figures = run_jobs(edp_jobs, config.parallelism, config.isolated)
+        figures = run_jobs(edp_jobs, config.parallelism, config.isolated, config.repeats)
 
         setup_jobs, shuffle_jobs = [], []
         for worker in workers:
@@ -438,8 +459,8 @@ def bench_hmss(config: ProtocolBenchConfig) -> ProtocolBenchReport:
                     warm_up="_hmss_warm_up",
                 )
             )
-        figures += run_jobs(setup_jobs, 1, config.isolated)
-        figures += run_jobs(shuffle_jobs, config.parallelism, config.isolated)
+        figures += run_jobs(setup_jobs, 1, config.isolated, config.repeats)
+        figures += run_jobs(shuffle_jobs, config.parallelism, config.isolated, config.repeats)
         aggregate = StageJob(
             "aggregation",
             Role.AGGREGATOR.name,
@@ -448,7 +469,7 @@ def bench_hmss(config: ProtocolBenchConfig) -> ProtocolBenchReport:
             (blob("result.json"),),
             params,
         )
-        figures += run_jobs([aggregate], 1, config.isolated)
+        figures += run_jobs([aggregate], 1, config.isolated, config.repeats)
         result = json.loads(blob("result.json").read_bytes())
     by_name = {figure.name: figure for figure in figures}
     slower = max(("shuffle-w1", "shuffle-w2"), key=lambda name: by_name[name].seconds)
@@ -504,7 +525,7 @@ def bench_trustee(config: ProtocolBenchConfig) -> ProtocolBenchReport:
             (root / "result.json",),
             params,
         )
-        figures = run_jobs([job], 1, config.isolated)
+        figures = run_jobs([job], 1, config.isolated, config.repeats)
         result = json.loads((root / "result.json").read_bytes())
     return ProtocolBenchReport("trustee", config, figures, ["computing"], result)
 

@@ -51,7 +51,7 @@ def test_hmss_in_process_noiseless(reach_only: bool) -> None:
 
 def test_trustee_in_process() -> None:
     report = run_protocol_benchmark(
-        "trustee", ProtocolBenchConfig(registers=300, noise=False, isolated=False)
+        "trustee", ProtocolBenchConfig(registers=300, noise=False, isolated=False, repeats=2)
     )
     assert report.critical_path == ["computing"]
     assert set(report.result["frequency_distribution"]) == {str(k) for k in range(1, 11)}

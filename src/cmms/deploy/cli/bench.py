@@ -49,6 +49,9 @@ def protocol(
     ring_modulus: Annotated[int, typer.Option(min=2, help="HMSS ring modulus q.")] = 127,
     noise: Annotated[bool, typer.Option(help="Add DP noise (epsilon 1, delta 1e-9).")] = True,
     reach_only: Annotated[bool, typer.Option(help="Reach-only instead of R&F.")] = False,
+    repeats: Annotated[
+        int, typer.Option(min=1, help="Runs of every stage; the fastest time is reported.")
+    ] = 1,
     json_output: Annotated[
         bool, typer.Option("--json", help="Print one JSON document instead of a table.")
     ] = False,
@@ -74,6 +77,7 @@ def protocol(
         ring_modulus=ring_modulus,
         noise=noise,
         reach_only=reach_only,
+        repeats=repeats,
     )
     try:
         report = run_protocol_benchmark(name, config)
