@@ -11,7 +11,6 @@ Herald with an error, so that its supervisor restarts it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
@@ -168,21 +167,25 @@ class Herald:
 async def _until_stopped(items: AsyncIterator[Item], stop: asyncio.Event) -> AsyncIterator[Item]:
     """`items` until they end or `stop` is set; the source is closed either way."""
     stopped = asyncio.ensure_future(stop.wait())
+    following: asyncio.Future[Item] | None = None
     try:
         while not stop.is_set():
             following = asyncio.ensure_future(anext(items))
             await asyncio.wait({following, stopped}, return_when=asyncio.FIRST_COMPLETED)
             if not following.done():
-                following.cancel()
-                with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
-                    await following
                 return
             try:
-                yield following.result()
+                item = following.result()
             except StopAsyncIteration:
                 return
+            following = None
+            yield item
     finally:
         stopped.cancel()
+        if following is not None and not following.done():
+            # The source is mid-read: interrupt it before closing it.
+            following.cancel()
+            await asyncio.gather(following, return_exceptions=True)
         aclose = getattr(items, "aclose", None)
         if aclose is not None:
             await aclose()
