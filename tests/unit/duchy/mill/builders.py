@@ -1,0 +1,94 @@
+"""Computation details and requisitions for mill stage tests."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+
+from cmms.api.internal.duchy.protocol.v1 import common_pb2, hmss_pb2, trustee_pb2
+from cmms.api.internal.duchy.v1 import computation_details_pb2 as details_pb2
+from cmms.api.public.v1 import crypto_pb2, measurements_pb2
+from cmms.api.system.v1 import computation_pb2
+from cmms.common import consent
+from cmms.crypto import signing
+from cmms.crypto.hybrid import HybridPrivateKey
+from cmms.duchy.mill.kingdom import SetResultRequest
+
+ComputationDetails = details_pb2.ComputationDetails
+TrusTee = trustee_pb2.TrusTee
+Hmss = hmss_pb2.HonestMajorityShareShuffle
+MeasurementResult = measurements_pb2.Measurement.Result
+
+
+def kingdom_details(consumer_key: HybridPrivateKey) -> ComputationDetails.KingdomComputationDetails:
+    return ComputationDetails.KingdomComputationDetails(
+        public_api_version="v1",
+        measurement_public_key=crypto_pb2.EncryptionPublicKey(
+            format=crypto_pb2.EncryptionPublicKey.TINK_KEYSET,
+            data=consumer_key.public_key().keyset(),
+        ),
+        participant_count=3,
+    )
+
+
+def requisition_key(requisition_id: str) -> details_pb2.ExternalRequisitionKey:
+    return details_pb2.ExternalRequisitionKey(
+        external_requisition_id=requisition_id,
+        requisition_fingerprint=hashlib.sha256(requisition_id.encode()).digest(),
+    )
+
+
+def requisitions(
+    ids: Sequence[str], fulfilling_duchy: str = ""
+) -> list[details_pb2.RequisitionEntry]:
+    return [
+        details_pb2.RequisitionEntry(
+            key=requisition_key(rid),
+            value=details_pb2.RequisitionDetails(
+                nonce_hash=consent.nonce_hash(index + 1),
+                nonce=index + 1,
+                external_fulfilling_duchy_id=fulfilling_duchy,
+            ),
+        )
+        for index, rid in enumerate(ids)
+    ]
+
+
+def trustee_details(
+    consumer_key: HybridPrivateKey,
+    *,
+    maximum_frequency: int = 3,
+    mechanism: int = computation_pb2.NONE,
+) -> ComputationDetails:
+    reach = maximum_frequency == 1
+    return ComputationDetails(
+        kingdom_computation=kingdom_details(consumer_key),
+        trus_tee=TrusTee.ComputationDetails(
+            role=common_pb2.AGGREGATOR,
+            measurement_type=common_pb2.REACH if reach else common_pb2.REACH_AND_FREQUENCY,
+            parameters=TrusTee.Parameters(
+                maximum_frequency=maximum_frequency,
+                noise_mechanism=mechanism,  # type: ignore[arg-type]
+                vid_sampling_interval_width=1.0,
+            ),
+        ),
+    )
+
+
+def open_result(
+    request: SetResultRequest, consumer_key: HybridPrivateKey, signer_certificate: bytes
+) -> MeasurementResult:
+    """Decrypt the result as the consumer does and check the aggregator's signature."""
+    signed = consent.decrypt_signed(
+        crypto_pb2.EncryptedMessage(
+            ciphertext=request.encrypted_result, type_url=consent.SIGNED_MESSAGE_TYPE_URL
+        ),
+        consumer_key,
+    )
+    signing.verify(
+        signing.load_certificate(signer_certificate),
+        signed.message.value,
+        signed.signature,
+        signed.signature_algorithm_oid,
+    )
+    return consent.unpack(signed, MeasurementResult)
