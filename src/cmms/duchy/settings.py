@@ -14,10 +14,11 @@ from cmms.common.identity import Principal
 
 MIB = 1024 * 1024
 DEFAULT_MAX_PAYLOAD_BYTES = 4 * 1024 * MIB
+_BLOBS = "blob store URL: file:///DIR, memory://NAME, s3://BUCKET/PREFIX or gs://BUCKET/PREFIX"
 
 
 class DuchyServerSettings(GrpcServerSettings):
-    duchy_name: str
+    duchy_name: str = Field(description="this duchy's id, e.g. worker1")
 
     @property
     def duchy(self) -> Principal:
@@ -25,17 +26,20 @@ class DuchyServerSettings(GrpcServerSettings):
 
 
 class InternalApiSettings(DuchyServerSettings):
-    database_url: str
-    blob_storage_url: str
-    # Run the schema migrations before serving (development; production runs `db migrate`).
-    migrate: bool = False
+    database_url: str = Field(description="sqlite:///PATH or postgresql://USER@HOST:PORT/DB")
+    blob_storage_url: str = Field(description=_BLOBS)
+    # Development convenience; deployments run `cmms duchy db migrate` before starting.
+    migrate: bool = Field(default=False, description="run the schema migrations before serving")
 
 
 class InternalApiClientSettings(DuchyServerSettings):
-    internal_api_target: str
-    # TLS host name of the internal API server when it differs from the target's host.
-    internal_api_cert_host: str | None = None
-    internal_api_deadline_seconds: float = Field(default=30.0, gt=0)
+    internal_api_target: str = Field(description="host:port of this duchy's internal API")
+    internal_api_cert_host: str | None = Field(
+        default=None, description="host name in the internal API's certificate, if not the target's"
+    )
+    internal_api_deadline_seconds: float = Field(
+        default=30.0, gt=0, description="deadline of each internal API call, in seconds"
+    )
 
     def internal_api_channel(self, idempotent_methods: tuple[str, ...] = ()) -> grpc.aio.Channel:
         return _channel(
@@ -47,16 +51,28 @@ class InternalApiClientSettings(DuchyServerSettings):
 
 
 class AsyncComputationControlSettings(InternalApiClientSettings):
-    max_advance_attempts: int = Field(default=10, ge=1)
-    advance_initial_backoff_seconds: float = Field(default=0.5, ge=0)
+    max_advance_attempts: int = Field(
+        default=10, ge=1, description="tries of an advance that races another (then ABORTED)"
+    )
+    advance_initial_backoff_seconds: float = Field(
+        default=0.5, ge=0, description="first backoff between tries; x1.5 each time, +-50%"
+    )
 
 
 class ComputationControlSettings(InternalApiClientSettings):
-    async_computation_control_target: str
-    async_computation_control_cert_host: str | None = None
-    async_computation_control_deadline_seconds: float = Field(default=30.0, gt=0)
-    blob_storage_url: str
-    max_payload_bytes: int = Field(default=DEFAULT_MAX_PAYLOAD_BYTES, gt=0)
+    async_computation_control_target: str = Field(
+        description="host:port of this duchy's async computation control server"
+    )
+    async_computation_control_cert_host: str | None = Field(
+        default=None, description="host name in its certificate, if not the target's"
+    )
+    async_computation_control_deadline_seconds: float = Field(
+        default=30.0, gt=0, description="deadline of each async control call, in seconds"
+    )
+    blob_storage_url: str = Field(description=_BLOBS)
+    max_payload_bytes: int = Field(
+        default=DEFAULT_MAX_PAYLOAD_BYTES, gt=0, description="largest stage input accepted"
+    )
 
     def async_channel(self) -> grpc.aio.Channel:
         return _channel(
@@ -68,11 +84,17 @@ class ComputationControlSettings(InternalApiClientSettings):
 
 
 class RequisitionFulfillmentSettings(InternalApiClientSettings):
-    kingdom_system_api_target: str
-    kingdom_system_api_cert_host: str | None = None
-    kingdom_deadline_seconds: float = Field(default=30.0, gt=0)
-    blob_storage_url: str
-    max_payload_bytes: int = Field(default=DEFAULT_MAX_PAYLOAD_BYTES, gt=0)
+    kingdom_system_api_target: str = Field(description="host:port of the Kingdom's system API")
+    kingdom_system_api_cert_host: str | None = Field(
+        default=None, description="host name in the Kingdom's certificate, if not the target's"
+    )
+    kingdom_deadline_seconds: float = Field(
+        default=30.0, gt=0, description="deadline of each Kingdom call, in seconds"
+    )
+    blob_storage_url: str = Field(description=_BLOBS)
+    max_payload_bytes: int = Field(
+        default=DEFAULT_MAX_PAYLOAD_BYTES, gt=0, description="largest upload accepted"
+    )
 
     def kingdom_channel(self) -> grpc.aio.Channel:
         # The Kingdom answers an exact retry of a fulfilment (same duchy, same nonce) with the
