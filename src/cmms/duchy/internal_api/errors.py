@@ -14,10 +14,12 @@ from typing import Any, TypeVar
 import grpc
 from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2  # type: ignore[import-untyped]
+from sqlalchemy.exc import OperationalError
 
 from cmms.common.grpc import StatusError
 from cmms.duchy.db.errors import RepositoryError, StaleVersionError
 from cmms.duchy.internal_api.convert import ConversionError
+from cmms.storage import BlobStoreError
 
 ERROR_DOMAIN = "cmms.api.internal.duchy.v1.ErrorCode"
 STATUS_DETAILS_KEY = "grpc-status-details-bin"
@@ -71,5 +73,10 @@ def translating_errors(
             raise status_for(error, context) from error
         except ConversionError as error:
             raise StatusError(grpc.StatusCode.INVALID_ARGUMENT, str(error)) from error
+        except (OperationalError, BlobStoreError) as error:
+            # The database or the blob store is unreachable: callers retry UNAVAILABLE.
+            raise StatusError(
+                grpc.StatusCode.UNAVAILABLE, f"{type(error).__name__}: {error}"
+            ) from error
 
     return wrapper
