@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
@@ -14,6 +12,7 @@ from cmms.bench.protocol import (
     protocol_benchmarks,
     run_protocol_benchmark,
 )
+from cmms.deploy.cli import main
 
 
 def test_registry_names() -> None:
@@ -57,44 +56,16 @@ def test_trustee_in_process() -> None:
     assert set(report.result["frequency_distribution"]) == {str(k) for k in range(1, 11)}
 
 
-def test_cli_smoke_json() -> None:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "from cmms.deploy.cli import main; main()",
-            "bench",
-            "protocol",
-            "trustee",
-            "--registers",
-            "64",
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr
-    document = json.loads(result.stdout)
+def test_cli_smoke_json(capsys: pytest.CaptureFixture[str]) -> None:
+    main(["bench", "protocol", "trustee", "--registers", "64", "--json"])
+    document = json.loads(capsys.readouterr().out)
     assert document["protocol"] == "trustee"
     assert document["stages"][0]["peak_rss_bytes"] > 0
+    assert document["critical_path"]["stages"] == ["computing"]
 
 
-def test_cli_unknown_protocol() -> None:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "from cmms.deploy.cli import main; main()",
-            "bench",
-            "protocol",
-            "llv3",
-            "--registers",
-            "8",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode != 0
-    assert "unknown protocol" in result.stderr
+def test_cli_unknown_protocol(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", "protocol", "llv3", "--registers", "8"])
+    assert exit_info.value.code != 0
+    assert "unknown protocol" in capsys.readouterr().err
