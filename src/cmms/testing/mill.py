@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -368,7 +368,9 @@ class MillStageEnvironment:
     ) -> MillStageEnvironment:
         engine = create_database_engine(sqlite_url(directory, f"{duchy_id}.db"))
         await upgrade_engine(engine)
-        return cls(engine, duchy_id, ManualClock(), store or MemoryBlobStore(), signer)
+        # Start at the real time: certificates made for the test are valid from about now.
+        clock = ManualClock(datetime.now(UTC))
+        return cls(engine, duchy_id, clock, store or MemoryBlobStore(), signer)
 
     async def close(self) -> None:
         await self.engine.dispose()

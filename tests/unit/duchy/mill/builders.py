@@ -92,3 +92,55 @@ def open_result(
         signed.signature_algorithm_oid,
     )
     return consent.unpack(signed, MeasurementResult)
+
+
+def hmss_details(
+    consumer_key: HybridPrivateKey,
+    role: int,
+    *,
+    random_seed: bytes = b"",
+    key_pair: Hmss.EncryptionKeyPair | None = None,
+    maximum_frequency: int = 3,
+    ring_modulus: int = 127,
+    mechanism: int = computation_pb2.NONE,
+) -> ComputationDetails:
+    reach = maximum_frequency == 1
+    parameters = Hmss.Parameters(
+        measurement_type=common_pb2.REACH if reach else common_pb2.REACH_AND_FREQUENCY,
+        maximum_frequency=maximum_frequency,
+        ring_modulus=ring_modulus,
+        noise_mechanism=mechanism,  # type: ignore[arg-type]
+        vid_sampling_interval_width=1.0,
+    )
+    if mechanism != computation_pb2.NONE:
+        parameters.reach_dp_params.CopyFrom(
+            computation_pb2.DifferentialPrivacyParams(epsilon=1.0, delta=1e-9)
+        )
+        if not reach:
+            parameters.frequency_dp_params.CopyFrom(
+                computation_pb2.DifferentialPrivacyParams(epsilon=1.0, delta=1e-9)
+            )
+    details = Hmss.ComputationDetails(
+        role=role,  # type: ignore[arg-type]
+        parameters=parameters,
+        random_seed=random_seed,
+        non_aggregators=["worker1", "worker2"],
+        aggregator="aggregator",
+    )
+    if key_pair is not None:
+        details.encryption_key_pair.CopyFrom(key_pair)
+    return ComputationDetails(
+        kingdom_computation=kingdom_details(consumer_key), honest_majority_share_shuffle=details
+    )
+
+
+def hmss_fulfillment(
+    secret_seed_ciphertext: bytes, register_count: int, certificate: str
+) -> details_pb2.RequisitionProtocolDetails:
+    return details_pb2.RequisitionProtocolDetails(
+        honest_majority_share_shuffle=details_pb2.RequisitionProtocolDetails.HonestMajorityShareShuffle(
+            secret_seed_ciphertext=secret_seed_ciphertext,
+            register_count=register_count,
+            data_provider_certificate=certificate,
+        )
+    )
