@@ -120,7 +120,7 @@ async def clean_computations(
         except Exception as error:
             # One protocol's failure should not keep the others' old data around.
             _log.exception("purging computations failed", protocol=protocol.name)
-            failures.append(f"{protocol.name}: {error}")
+            failures.append(f"{protocol.name}: {_describe(error)}")
             continue
         purges.append(ProtocolPurge(protocol, result.count, result.sample))
         _log.info(
@@ -135,16 +135,29 @@ async def clean_computations(
     return CleanerReport(dry_run, updated_before, tuple(purges))
 
 
+def _describe(error: Exception) -> str:
+    if isinstance(error, grpc.aio.AioRpcError):
+        return f"{error.code().name} {error.details() or ''}".strip()
+    return str(error) or type(error).__name__
+
+
 class CleanerSettings(GrpcClientSettings):
     """Settings of `cmms duchy cleaner`: every field is a flag and a `CMMS_<FIELD>` variable."""
 
-    internal_api_target: str
-    # TLS host name of the internal API server when it differs from the target's host.
-    internal_api_cert_host: str | None = None
-    computations_time_to_live: Duration = Field(default=timedelta(days=90), ge=timedelta(0))
-    dry_run: bool = False
+    internal_api_target: str = Field(description="host:port of the duchy's internal API")
+    internal_api_cert_host: str | None = Field(
+        default=None, description="TLS name of the internal API when the target's host differs"
+    )
+    computations_time_to_live: Duration = Field(
+        default=timedelta(days=90),
+        ge=timedelta(0),
+        description="purge computations finished longer ago than this (0 turns the cleaner off)",
+    )
+    dry_run: bool = Field(default=False, description="only report what would be purged")
     # Purging many computations with their blobs takes a while.
-    rpc_deadline: Duration = Field(default=timedelta(minutes=5), gt=timedelta(0))
+    rpc_deadline: Duration = Field(
+        default=timedelta(minutes=5), gt=timedelta(0), description="deadline of each purge call"
+    )
 
     def internal_api_channel(self) -> grpc.aio.Channel:
         return secure_channel(

@@ -11,6 +11,9 @@ import typer
 from cmms.common.errors import UserError
 from cmms.deploy.cli._options import envvar
 from cmms.deploy.cli._settings_options import settings_command
+from cmms.duchy.cleaner import CleanerSettings
+from cmms.duchy.herald.settings import HeraldSettings
+from cmms.duchy.scheduler.settings import MillSchedulerSettings
 from cmms.duchy.settings import (
     AsyncComputationControlSettings,
     ComputationControlSettings,
@@ -153,3 +156,78 @@ settings_command(
     RequisitionFulfillmentSettings,
     "Serve RequisitionFulfillment to data providers (encrypted data uploads).",
 )(_requisition_fulfillment)
+
+
+# ------------------------------------------------------------------------------------ daemons
+
+
+def _mill_scheduler(settings: MillSchedulerSettings) -> None:
+    from cmms.common.logging import configure_logging
+    from cmms.duchy.scheduler.kubernetes_launcher import KubernetesSetupError
+    from cmms.duchy.scheduler.runner import run_mill_scheduler
+
+    configure_logging()
+
+    def started(http_port: int | None) -> None:
+        where = f"; /healthz and /metrics on port {http_port}" if http_port is not None else ""
+        typer.echo(f"mill scheduler running ({settings.launcher} launcher{where})", err=True)
+
+    try:
+        asyncio.run(run_mill_scheduler(settings, started=started))
+    except KubernetesSetupError as error:
+        raise UserError(str(error)) from error
+
+
+def _cleaner(settings: CleanerSettings) -> None:
+    from cmms.common.logging import configure_logging
+    from cmms.duchy.cleaner import CleanerError, run_cleaner
+
+    configure_logging()
+    try:
+        report = asyncio.run(run_cleaner(settings))
+    except CleanerError as error:
+        raise UserError(f"purging failed: {error}") from error
+    if report.updated_before is None:
+        typer.echo("cleaner is off (computations time to live is 0)")
+        return
+    verb = "would purge" if report.dry_run else "purged"
+    for purge in report.purges:
+        sample = f" (e.g. {', '.join(purge.sample)})" if purge.sample else ""
+        typer.echo(f"{verb} {purge.count} {purge.protocol.name} computations{sample}")
+
+
+settings_command(
+    app,
+    "mill-scheduler",
+    MillSchedulerSettings,
+    "Claim work per mill type and launch a mill job carrying each claim (child processes, or "
+    "Kubernetes Jobs from PodTemplates); clean up finished jobs.",
+)(_mill_scheduler)
+settings_command(
+    app,
+    "cleaner",
+    CleanerSettings,
+    "Purge computations that finished more than the time to live ago, and their blobs, for "
+    "every protocol (--dry-run only reports).",
+)(_cleaner)
+
+
+# ------------------------------------------------------------------------------------ herald
+
+
+def _herald(settings: HeraldSettings) -> None:
+    from cmms.common.logging import configure_logging
+    from cmms.duchy.herald.runner import run_herald
+
+    configure_logging()
+    typer.echo(f"herald of {settings.duchy_name} following the Kingdom", err=True)
+    asyncio.run(run_herald(settings))
+
+
+settings_command(
+    app,
+    "herald",
+    HeraldSettings,
+    "Follow the Kingdom's computations and keep this duchy's local ones in step: create, "
+    "record confirmation data, start, fail or cancel (stops gracefully on SIGTERM).",
+)(_herald)

@@ -73,13 +73,15 @@ async def run_mill_scheduler(
     settings: MillSchedulerSettings,
     stop: asyncio.Event | None = None,
     started: Callable[[int | None], None] | None = None,
+    launcher: JobLauncher | None = None,
 ) -> None:
     """Schedule mill jobs until `stop` is set or the process gets SIGTERM/SIGINT.
 
-    `started` receives the bound `/healthz` + `/metrics` port (`None` when turned off).
+    `started` receives the bound `/healthz` + `/metrics` port (`None` when turned off). The
+    launcher is built from the settings unless one is given; it is closed at the end either way.
     """
     stop = stop or asyncio.Event()
-    launcher = await build_launcher(settings)
+    launcher = launcher or await build_launcher(settings)
     channel = settings.internal_api_channel()
     scheduler = MillScheduler(
         settings.duchy_name,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import grpc
 from pydantic import Field, model_validator
@@ -16,47 +16,83 @@ from cmms.duchy.scheduler.launcher import HistoryLimits
 from cmms.duchy.scheduler.mill_types import MillType
 from cmms.duchy.scheduler.scheduler import MillTypeLimits
 
-Count = Field(default=1, ge=0)
-LockDuration = Field(default=timedelta(minutes=5), gt=timedelta(0))
+
+def _concurrency(kind: str) -> Any:
+    return Field(
+        default=1, ge=0, description=f"most {kind} mill jobs running at once (0 turns them off)"
+    )
+
+
+def _lock(kind: str) -> Any:
+    return Field(
+        default=timedelta(minutes=5),
+        gt=timedelta(0),
+        description=f"how long a {kind} job's claim lasts before others may retake it",
+    )
+
+
+def _template(kind: str) -> Any:
+    return Field(default=None, description=f"PodTemplate of {kind} mill jobs (kubernetes)")
 
 
 class MillSchedulerSettings(GrpcClientSettings):
     duchy_name: str
-    internal_api_target: str
-    # TLS host name of the internal API server when it differs from the target's host.
-    internal_api_cert_host: str | None = None
+    internal_api_target: str = Field(description="host:port of the duchy's internal API")
+    internal_api_cert_host: str | None = Field(
+        default=None, description="TLS name of the internal API when the target's host differs"
+    )
     internal_api_deadline_seconds: float = Field(default=30.0, gt=0)
 
-    launcher: Literal["subprocess", "kubernetes"] = "subprocess"
-    polling_delay: Duration = Field(default=timedelta(seconds=2), gt=timedelta(0))
-    successful_jobs_history_limit: int = Field(default=3, ge=0)
-    failed_jobs_history_limit: int = Field(default=1, ge=0)
-    # A maximum concurrency of 0 turns that mill type off.
-    llv2_maximum_concurrency: int = Count
-    llv2_work_lock_duration: Duration = LockDuration
-    hmss_maximum_concurrency: int = Count
-    hmss_work_lock_duration: Duration = LockDuration
-    trustee_maximum_concurrency: int = Count
-    trustee_work_lock_duration: Duration = LockDuration
+    launcher: Literal["subprocess", "kubernetes"] = Field(
+        default="subprocess", description="how mill jobs run"
+    )
+    polling_delay: Duration = Field(
+        default=timedelta(seconds=2), gt=timedelta(0), description="pause between cycles"
+    )
+    successful_jobs_history_limit: int = Field(
+        default=3, ge=0, description="finished jobs kept per mill type"
+    )
+    failed_jobs_history_limit: int = Field(
+        default=1, ge=0, description="failed jobs kept per mill type"
+    )
+    llv2_maximum_concurrency: int = _concurrency("LLv2 and reach-only LLv2")
+    llv2_work_lock_duration: Duration = _lock("LLv2")
+    hmss_maximum_concurrency: int = _concurrency("HMSS")
+    hmss_work_lock_duration: Duration = _lock("HMSS")
+    trustee_maximum_concurrency: int = _concurrency("TrusTee")
+    trustee_work_lock_duration: Duration = _lock("TrusTee")
 
-    # Kubernetes launcher: the scheduler's own Deployment and the mill PodTemplates (same namespace).
-    namespace: str | None = None
-    deployment_name: str | None = None
-    llv2_pod_template_name: str | None = None
-    hmss_pod_template_name: str | None = None
-    trustee_pod_template_name: str | None = None
-    # Outside a cluster: a kubeconfig file (inside, the pod's service account is used).
-    kubeconfig: Path | None = None
+    namespace: str | None = Field(
+        default=None, description="namespace of the jobs (default: the pod's own)"
+    )
+    deployment_name: str | None = Field(
+        default=None, description="the scheduler's own Deployment, owner of its jobs (kubernetes)"
+    )
+    llv2_pod_template_name: str | None = _template("LLv2")
+    hmss_pod_template_name: str | None = _template("HMSS")
+    trustee_pod_template_name: str | None = _template("TrusTee")
+    kubeconfig: Path | None = Field(
+        default=None, description="kubeconfig file outside a cluster (default: in-cluster)"
+    )
 
-    # Subprocess launcher: the mill command (default `cmms duchy mill`), extra args and variables.
-    mill_command: list[str] | None = None
-    mill_args: list[str] = Field(default_factory=list)
-    mill_env: dict[str, str] = Field(default_factory=dict)
-    mill_log_dir: Path | None = None
+    mill_command: list[str] | None = Field(
+        default=None,
+        description="mill command, one word per flag (subprocess; default: cmms duchy mill)",
+    )
+    mill_args: list[str] = Field(
+        default_factory=list, description="arguments appended to every mill job (subprocess)"
+    )
+    mill_env: dict[str, str] = Field(
+        default_factory=dict, description="variables added to every mill job (subprocess)"
+    )
+    mill_log_dir: Path | None = Field(
+        default=None, description="directory of one log file per mill job (subprocess)"
+    )
 
-    # `/healthz` and Prometheus `/metrics` (a negative port turns them off).
-    http_host: str = "127.0.0.1"
-    http_port: int = 9090
+    http_host: str = Field(default="127.0.0.1", description="address of /healthz and /metrics")
+    http_port: int = Field(
+        default=9090, description="port of /healthz and /metrics (negative: off)"
+    )
 
     @model_validator(mode="after")
     def _kubernetes_names_given(self) -> MillSchedulerSettings:

@@ -6,6 +6,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from cmms.duchy.scheduler import ClaimedWork, MillClaim, MillType
 from cmms.protocols.stages import ProtocolType
@@ -71,3 +72,26 @@ class RecordingLauncher:
 
     def finish(self, job: str) -> None:
         self.finished.add(job)
+
+
+def pod_template(name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "PodTemplate",
+        "metadata": {"name": name},
+        "template": {
+            "metadata": {"labels": {"app": name}},
+            "spec": {
+                "restartPolicy": "Never",
+                "containers": [
+                    {
+                        "name": "mill",
+                        "image": "cmms:latest",
+                        "command": ["cmms", "duchy", "mill"],
+                        "args": ["--duchy-name=worker1"],
+                    },
+                    {"name": "sidecar", "image": "proxy:1", "args": ["--quiet"]},
+                ],
+            },
+        },
+    }

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
 
 import pytest
 from kubernetes import client
@@ -13,32 +12,11 @@ from cmms.duchy.scheduler.kubernetes_launcher import KubernetesJobLauncher, Kube
 from cmms.protocols.stages import ProtocolType
 from cmms.testing.fake_kubernetes import FakeKubernetesApi
 
+from .fakes import pod_template
+
 NS = "duchy-worker1"
 DEPLOYMENT = "worker1-mill-job-scheduler"
 TEMPLATES = {MillType.LLV2: "worker1-llv2-mill", MillType.HMSS: "worker1-hmss-mill"}
-
-
-def pod_template(name: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "PodTemplate",
-        "metadata": {"name": name},
-        "template": {
-            "metadata": {"labels": {"app": name}},
-            "spec": {
-                "restartPolicy": "Never",
-                "containers": [
-                    {
-                        "name": "mill",
-                        "image": "cmms:latest",
-                        "command": ["cmms", "duchy", "mill"],
-                        "args": ["--duchy-name=worker1"],
-                    },
-                    {"name": "sidecar", "image": "proxy:1", "args": ["--quiet"]},
-                ],
-            },
-        },
-    }
 
 
 @pytest.fixture
