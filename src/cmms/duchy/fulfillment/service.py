@@ -1,9 +1,15 @@
 """Public `RequisitionFulfillment.FulfillRequisition`, called by EDPs (duchy_internals §6).
 
 Order: authorise the caller against the requisition name, find the requisition by
-(id, fingerprint), verify the nonce and the protocol header, refuse a requisition already
-fulfilled here, and only then stream the body to the requisition store, record it locally and
-tell the Kingdom. Nothing is written for a rejected upload, and a duplicate overwrites nothing.
+(id, fingerprint), verify the nonce and the protocol header, and only then stream the body to the
+requisition store, record it locally, tell the Kingdom, and record that the Kingdom knows (the
+accepted nonce, in RequisitionDetails.nonce). Nothing is written for a rejected upload.
+
+Once only: a requisition fulfilled here and acknowledged by the Kingdom is refused with
+ALREADY_EXISTS, without storing or notifying anything. One recorded here whose notification never
+completed (the Kingdom was unreachable, or this process stopped in between) is completed by the
+EDP's retry: its stored data is kept as it is, and only the Kingdom is told again, which the
+Kingdom answers idempotently.
 """
 
 from __future__ import annotations
@@ -96,20 +102,22 @@ class RequisitionFulfillmentServicer(
         )
         protocol, _ = stage_from_proto(token.computation_stage)
         recorded_details = protocol_details(protocol, header, requisition.details, self._duchy_id)
-        if requisition.path:
+        if requisition.path and requisition.details.nonce:
             fail(
                 grpc.StatusCode.ALREADY_EXISTS,
                 f"{header.name} was already fulfilled at duchies/{self._duchy_id}",
             )
-        path = RequisitionBlobKey(token.global_computation_id, name.requisition_id).path
-        rules = BodyRules(self._max_payload_bytes, required=False)
-        await store_body(self._store, path, body_chunks(request_iterator, _chunk_of, rules))
-        record = computations_service_pb2.RecordRequisitionFulfillmentRequest(
-            token=token, key=key, blob_path=path, public_api_version=PUBLIC_API_VERSION
-        )
-        if recorded_details is not None:
-            record.protocol_details.CopyFrom(recorded_details)
-        await self._computations.record_requisition_fulfillment(record)
+        path = requisition.path  # recorded before: keep that data untouched
+        if not path:
+            path = RequisitionBlobKey(token.global_computation_id, name.requisition_id).path
+            rules = BodyRules(self._max_payload_bytes, required=False)
+            await store_body(self._store, path, body_chunks(request_iterator, _chunk_of, rules))
+            record = computations_service_pb2.RecordRequisitionFulfillmentRequest(
+                token=token, key=key, blob_path=path, public_api_version=PUBLIC_API_VERSION
+            )
+            if recorded_details is not None:
+                record.protocol_details.CopyFrom(recorded_details)
+            await self._computations.record_requisition_fulfillment(record)
         await self._kingdom.fulfill_requisition(
             token.global_computation_id,
             name.requisition_id,
@@ -117,4 +125,13 @@ class RequisitionFulfillmentServicer(
             header.etag,
             header.fulfillment_context if header.HasField("fulfillment_context") else None,
         )
+        # Marks the Kingdom as told; leaves the recorded data and protocol details as they are.
+        acknowledged = computations_service_pb2.RecordRequisitionFulfillmentRequest(
+            token=token,
+            key=key,
+            blob_path=path,
+            public_api_version=PUBLIC_API_VERSION,
+            nonce=header.nonce,
+        )
+        await self._computations.record_requisition_fulfillment(acknowledged)
         return pb.FulfillRequisitionResponse(state=requisitions_pb2.Requisition.FULFILLED)

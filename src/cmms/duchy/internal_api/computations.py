@@ -22,7 +22,7 @@ from cmms.api.internal.duchy.v1 import (
 from cmms.common.grpc import fail
 from cmms.duchy.db import (
     CompletedReason,
-    ComputationsRepository,
+    ComputationsRepositoryInterface,
     DeletedComputation,
     NewRequisition,
     StageKey,
@@ -87,7 +87,7 @@ def _require_type(computation_type: int) -> int:
 
 
 class ComputationsServicer(computations_service_pb2_grpc.ComputationsServicer):
-    def __init__(self, repository: ComputationsRepository, cleanup: BlobCleanup) -> None:
+    def __init__(self, repository: ComputationsRepositoryInterface, cleanup: BlobCleanup) -> None:
         self._repository = repository
         self._cleanup = cleanup
 
@@ -245,6 +245,8 @@ class ComputationsServicer(computations_service_pb2_grpc.ComputationsServicer):
             details.public_api_version = request.public_api_version
             if protocol_details is not None:
                 details.protocol.CopyFrom(protocol_details)
+            if request.nonce:
+                details.nonce = request.nonce
             return details.SerializeToString()
 
         recorded = await self._repository.record_requisition_fulfillment(

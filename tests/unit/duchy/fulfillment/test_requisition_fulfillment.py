@@ -141,6 +141,7 @@ async def test_fulfilment_stores_records_and_notifies_the_kingdom_once(
     recorded = (await driver.get("c1")).requisitions[0]
     assert recorded.path == "c1/r1"
     assert recorded.details.public_api_version == "v1"
+    assert recorded.details.nonce == NONCE  # the Kingdom knows
     assert [(duchy, r.name, r.nonce, r.etag) for duchy, r in kingdom.calls] == [
         ("aggregator", "computations/c1/requisitions/r1", NONCE, "etag-7")
     ]
@@ -418,3 +419,33 @@ async def test_an_unreachable_kingdom_is_retried(
     reply = await as_caller(EDP1).FulfillRequisition(upload(header(), b"data"))
     assert reply.state == requisitions_pb2.Requisition.FULFILLED
     assert [r.nonce for _, r in kingdom.calls] == [NONCE, NONCE]
+
+
+async def test_a_retry_completes_a_fulfilment_the_kingdom_never_heard_of(
+    driver: ComputationDriver, as_caller: Caller, kingdom: FakeKingdomRequisitions, blob_root: Path
+) -> None:
+    await create(driver, protocol=3)
+    kingdom.failure = StatusError(grpc.StatusCode.INTERNAL, "the Kingdom fell over")
+    first = await failure(
+        as_caller(EDP1).FulfillRequisition(
+            upload(header(honest_majority_share_shuffle=hmss_header()), b"first")
+        )
+    )
+    assert first.code() == grpc.StatusCode.INTERNAL
+    half_done = (await driver.get("c1")).requisitions[0]
+    assert (half_done.path, half_done.details.nonce) == ("c1/r1", 0)
+
+    kingdom.failure = None
+    retry_header = header(honest_majority_share_shuffle=hmss_header(register_count=5))
+    reply = await as_caller(EDP1).FulfillRequisition(upload(retry_header, b"second"))
+    assert reply.state == requisitions_pb2.Requisition.FULFILLED
+    done = (await driver.get("c1")).requisitions[0]
+    assert done.details.nonce == NONCE
+    # The data and protocol details recorded the first time are kept.
+    assert stored(blob_root) == {"requisitions/c1/r1": b"first"}
+    assert done.details.protocol.honest_majority_share_shuffle.register_count == 1024
+    assert len(kingdom.calls) == 2
+
+    again = await failure(as_caller(EDP1).FulfillRequisition(upload(retry_header, b"third")))
+    assert again.code() == grpc.StatusCode.ALREADY_EXISTS
+    assert len(kingdom.calls) == 2

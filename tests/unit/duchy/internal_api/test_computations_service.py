@@ -285,6 +285,16 @@ async def test_record_requisition_fulfillment(driver: ComputationDriver) -> None
     assert metadata.details.public_api_version == "v1"
     assert metadata.details.nonce_hash == b"h" * 32  # kept
     assert metadata.details.protocol == seed
+    assert metadata.details.nonce == 0
+    acknowledged = (
+        await driver.stub.RecordRequisitionFulfillment(
+            pb.RecordRequisitionFulfillmentRequest(
+                token=recorded, key=key, blob_path="c1/r1", public_api_version="v1", nonce=2**64 - 1
+            )
+        )
+    ).token.requisitions[0]
+    assert acknowledged.details.nonce == 2**64 - 1
+    assert acknowledged.details.protocol == seed  # unset protocol details leave them alone
     no_version = await failure(
         driver.stub.RecordRequisitionFulfillment(
             pb.RecordRequisitionFulfillmentRequest(token=token, key=key, blob_path="c1/r1")

@@ -482,8 +482,13 @@ class RecordRequisitionFulfillmentRequest(_message.Message):
     BLOB_PATH_FIELD_NUMBER: _builtins.int
     PUBLIC_API_VERSION_FIELD_NUMBER: _builtins.int
     PROTOCOL_DETAILS_FIELD_NUMBER: _builtins.int
+    NONCE_FIELD_NUMBER: _builtins.int
     blob_path: _builtins.str
     public_api_version: _builtins.str
+    nonce: _builtins.int
+    """Optional (0 leaves it unchanged): the nonce the Kingdom accepted when told of this
+    fulfilment; stored as RequisitionDetails.nonce, which records that the Kingdom knows.
+    """
     @_builtins.property
     def token(self) -> _computation_token_pb2.ComputationToken: ...
     @_builtins.property
@@ -500,10 +505,11 @@ class RecordRequisitionFulfillmentRequest(_message.Message):
         blob_path: _builtins.str = ...,
         public_api_version: _builtins.str = ...,
         protocol_details: _computation_details_pb2.RequisitionProtocolDetails | None = ...,
+        nonce: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "protocol_details", b"protocol_details", "token", b"token"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["blob_path", b"blob_path", "key", b"key", "protocol_details", b"protocol_details", "public_api_version", b"public_api_version", "token", b"token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["blob_path", b"blob_path", "key", b"key", "nonce", b"nonce", "protocol_details", b"protocol_details", "public_api_version", b"public_api_version", "token", b"token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
