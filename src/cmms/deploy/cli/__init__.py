@@ -10,6 +10,7 @@ from typer.exceptions import TyperException
 
 from cmms.common.errors import UserError
 from cmms.deploy.cli import bench, certs, demo, duchy, edp, kingdom, local, mc
+from cmms.deploy.cli import duchy_mill as _duchy_mill  # noqa: F401  (adds `cmms duchy mill`)
 
 app = typer.Typer(
     name="cmms",
