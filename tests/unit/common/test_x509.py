@@ -101,6 +101,6 @@ def test_missing_subject_key_identifier_is_an_error() -> None:
         .not_valid_after(NOW + datetime.timedelta(days=1))
         .sign(key, hashes.SHA256())
     )
-    with pytest.raises(ValueError, match="(?i)subject key identifier"):
+    with pytest.raises(ValueError, match=r"(?i)subject key identifier"):
         x509_utils.subject_key_identifier(bare)
     assert x509_utils.authority_key_identifier(bare) is None
