@@ -51,7 +51,16 @@ from cmms.duchy.mill.results import ConsentSigner
 from cmms.duchy.mill.retry import EnqueueBackoff
 from cmms.duchy.mill.runner import StageRunner
 from cmms.duchy.mill.stats import StatRequest, StatsRecorder
-from cmms.duchy.mill.tokens import Token, output_paths, output_slots, protocol_of, stage_name
+from cmms.duchy.mill.tokens import (
+    Token,
+    graph_of,
+    output_paths,
+    output_slots,
+    protocol_of,
+    role_of,
+    stage_name,
+    stage_of,
+)
 from cmms.duchy.mill.transitions import advance_request
 from cmms.duchy.stage_messages import computation_stage
 from cmms.protocols.stages import ProtocolType
@@ -470,6 +479,29 @@ class MillStageEnvironment:
         advanced: Token = advanced_reply.token
         return advanced
 
+    async def receive(self, global_id: str, sender: str, payload: bytes) -> Token:
+        """What this duchy's computation control does with a peer's input: fill the sender's
+        OUTPUT slot of the current WAIT stage, and advance once every slot is filled."""
+        token = await self.get(global_id)
+        slots = {slot.blob_id: slot for slot in output_slots(token)}
+        keyed = _peer_blob_ids(token)
+        blob_id = keyed[sender] if keyed else next(iter(slots))
+        path = ComputationBlobKey(global_id, stage_name(token), blob_id).path
+        await computation_store(self.store).write_bytes(path, payload)
+        reply = await self.computations.servicer.RecordOutputBlobPath(
+            pb.RecordOutputBlobPathRequest(token=token, output_blob_id=blob_id, blob_path=path),
+            None,
+        )
+        token = reply.token
+        if any(not slot.path for slot in output_slots(token)):
+            return token
+        following = graph_of(token).next_stage(stage_of(token), role_of(token))
+        advanced = await self.computations.servicer.AdvanceComputationStage(
+            advance_request(token, following, output_paths(token)), None
+        )
+        received: Token = advanced.token
+        return received
+
     async def claim(self, protocol: ProtocolType, owner: str = MILL_ID) -> Token:
         token = await self.computations.claim_work(protocol, owner, LOCK_DURATION, ())
         if token is None:
@@ -501,6 +533,20 @@ class MillStageEnvironment:
 
     def participant(self, global_id: str) -> Participant:
         return self.kingdom.participant(f"computations/{global_id}/participants/{self.duchy_id}")
+
+
+def _peer_blob_ids(token: Token) -> dict[str, int]:
+    details = token.stage_specific_details
+    protocol = details.WhichOneof("protocol")
+    if protocol is None:
+        return {}
+    inner = getattr(details, protocol)
+    if "detail" not in inner.DESCRIPTOR.oneofs_by_name:
+        return {}
+    detail = inner.WhichOneof("detail")
+    if detail is None:
+        return {}
+    return dict(getattr(inner, detail).external_duchy_local_blob_id)
 
 
 def signer_from_files(certificate_name: str, key_der: bytes) -> ConsentSigner:

@@ -33,7 +33,10 @@ from cmms.duchy.mill.context import MillOptions, MillServices
 from cmms.duchy.mill.handlers import HandlerTable
 from cmms.duchy.mill.hmss import HmssHandlers
 from cmms.duchy.mill.kingdom import GrpcKingdomSystemApi, KingdomReporter
+from cmms.duchy.mill.liquid_legions import LiquidLegionsCommon, SecretKeySealer
+from cmms.duchy.mill.llv2 import Llv2Handlers
 from cmms.duchy.mill.peers import GrpcPeerControl, PeerSender
+from cmms.duchy.mill.reach_only_llv2 import ReachOnlyLlv2Handlers
 from cmms.duchy.mill.results import ConsentSigner
 from cmms.duchy.mill.runner import StageRunner
 from cmms.duchy.mill.settings import MillSettings
@@ -114,7 +117,11 @@ def build_mill(settings: MillSettings) -> Mill:
         closers.append(key_store.close)
         private_keys = PrivateKeyStore(key_store, kms.get_aead(settings.key_encryption_key_uri))
     signatures = SignatureChecker(_trust_store(settings), clock)
+    kek = kms.get_aead(settings.key_encryption_key_uri) if settings.key_encryption_key_uri else None
+    liquid_legions = LiquidLegionsCommon(SecretKeySealer(kek), signatures)
     tables: dict[ProtocolType, HandlerTable] = {
+        ProtocolType.LIQUID_LEGIONS_V2: Llv2Handlers(liquid_legions).table(),
+        ProtocolType.REACH_ONLY_LIQUID_LEGIONS_V2: ReachOnlyLlv2Handlers(liquid_legions).table(),
         ProtocolType.HONEST_MAJORITY_SHARE_SHUFFLE: HmssHandlers(
             private_keys, certificates, signatures
         ).table(),

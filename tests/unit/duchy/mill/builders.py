@@ -5,9 +5,15 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 
-from cmms.api.internal.duchy.protocol.v1 import common_pb2, hmss_pb2, trustee_pb2
+from cmms.api.internal.duchy.protocol.v1 import (
+    common_pb2,
+    hmss_pb2,
+    llv2_pb2,
+    reach_only_llv2_pb2,
+    trustee_pb2,
+)
 from cmms.api.internal.duchy.v1 import computation_details_pb2 as details_pb2
-from cmms.api.public.v1 import crypto_pb2, measurements_pb2
+from cmms.api.public.v1 import crypto_pb2, measurement_spec_pb2, measurements_pb2
 from cmms.api.system.v1 import computation_pb2
 from cmms.common import consent
 from cmms.crypto import signing
@@ -144,3 +150,46 @@ def hmss_fulfillment(
             data_provider_certificate=certificate,
         )
     )
+
+
+def liquid_legions_details(
+    consumer_key: HybridPrivateKey,
+    protocol_field: str,
+    role: int,
+    *,
+    nonces: Sequence[int],
+    maximum_frequency: int = 1,
+    decay_rate: float = 12.0,
+    size: int = 400,
+) -> ComputationDetails:
+    spec = measurement_spec_pb2.MeasurementSpec(
+        nonce_hashes=[consent.nonce_hash(n) for n in nonces],
+        vid_sampling_interval=measurement_spec_pb2.MeasurementSpec.VidSamplingInterval(width=1.0),
+    )
+    kingdom = kingdom_details(consumer_key)
+    kingdom.measurement_spec = spec.SerializeToString()
+    sketch = common_pb2.LiquidLegionsSketchParameters(decay_rate=decay_rate, size=size)
+    noise = common_pb2.LiquidLegionsNoiseConfig(noise_mechanism=computation_pb2.GEOMETRIC)
+    details = ComputationDetails(kingdom_computation=kingdom)
+    if protocol_field == "liquid_legions_v2":
+        details.liquid_legions_v2.CopyFrom(
+            llv2_pb2.LiquidLegionsV2.ComputationDetails(
+                role=role,  # type: ignore[arg-type]
+                parameters=llv2_pb2.LiquidLegionsV2.Parameters(
+                    maximum_frequency=maximum_frequency,
+                    sketch_parameters=sketch,
+                    noise=noise,
+                    requisition_count=len(nonces),
+                ),
+            )
+        )
+    else:
+        details.reach_only_liquid_legions_v2.CopyFrom(
+            reach_only_llv2_pb2.ReachOnlyLiquidLegionsV2.ComputationDetails(
+                role=role,  # type: ignore[arg-type]
+                parameters=reach_only_llv2_pb2.ReachOnlyLiquidLegionsV2.Parameters(
+                    sketch_parameters=sketch, noise=noise, requisition_count=len(nonces)
+                ),
+            )
+        )
+    return details

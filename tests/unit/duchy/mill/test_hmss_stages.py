@@ -27,6 +27,7 @@ from cmms.duchy.private_keys import PrivateKeyStore
 from cmms.protocols.hmss.payloads import (
     decode_aggregation_phase_input,
     decode_shuffle_phase_input,
+    encode_aggregation_phase_input,
     encode_frequency_vector,
 )
 from cmms.protocols.hmss.simulation import HmssConfig, hmss_ground_truth
@@ -382,8 +383,6 @@ async def test_a_seed_signed_by_another_edp_fails_the_computation(
 async def test_aggregation_rejects_inputs_of_different_register_counts(
     open_environment: OpenEnvironment, dev_pki: PkiLayout, consumer_key: HybridPrivateKey
 ) -> None:
-    from cmms.protocols.hmss.payloads import encode_aggregation_phase_input
-
     world = await hmss_world(open_environment, dev_pki, consumer_key)
     await world.run("aggregator")
     agg = world.envs["aggregator"]
