@@ -26,7 +26,12 @@ class DuchyServerSettings(GrpcServerSettings):
 
 
 class InternalApiSettings(DuchyServerSettings):
-    database_url: str = Field(description="sqlite:///PATH or postgresql://USER@HOST:PORT/DB")
+    database_url: str = Field(
+        description=(
+            "sqlite:///PATH, postgresql://USER@HOST:PORT/DB or "
+            "spanner://projects/P/instances/I/databases/D"
+        )
+    )
     blob_storage_url: str = Field(description=_BLOBS)
     # Development convenience; deployments run `cmms duchy db migrate` before starting.
     migrate: bool = Field(default=False, description="run the schema migrations before serving")

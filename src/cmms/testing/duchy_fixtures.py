@@ -44,6 +44,7 @@ from cmms.testing.scratch_databases import (
     scratch_postgres_database,
     sqlite_url,
 )
+from cmms.testing.spanner_emulator import SpannerEmulator, spanner_emulator
 
 DUCHY = Principal.duchy(AGGREGATOR)
 ChannelOpener = Callable[..., grpc.aio.Channel]
@@ -64,14 +65,20 @@ __all__ = [
     "internal_api",
     "internal_stub",
     "requisition_fulfillment",
+    "spanner_emulator",
 ]
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", "postgresql", "spanner"])
 def duchy_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh database: SQLite always, PostgreSQL when CMMS_TEST_POSTGRES_URL is set."""
+    """A fresh database: SQLite always, PostgreSQL when CMMS_TEST_POSTGRES_URL is set, Spanner
+    when its emulator is installed."""
     if request.param == "sqlite":
         yield sqlite_url(tmp_path)
+        return
+    if request.param == "spanner":
+        emulator: SpannerEmulator = request.getfixturevalue("spanner_emulator")
+        yield emulator.new_database_url("duchy-api")
         return
     server = postgres_server_url()
     if server is None:

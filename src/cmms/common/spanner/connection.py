@@ -3,6 +3,11 @@
 With `SPANNER_EMULATOR_HOST` set the client uses anonymous credentials (the emulator has no auth)
 and `ensure_database` may create the instance too; against Cloud Spanner instances are
 infrastructure, created by Terraform or gcloud, never by this code.
+
+On the emulator, read-write transactions also use pooled sessions instead of the SDK's default
+multiplexed session: the emulator lets a session run one transaction at a time, so concurrent
+transactions on one multiplexed session invalidate each other ("Transaction not found",
+"Invalid transaction ID") instead of waiting or being aborted and retried.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from typing import Any
 from cmms.common.spanner.url import SpannerUrl
 
 EMULATOR_HOST_ENV = "SPANNER_EMULATOR_HOST"
+# Read by the SDK whenever it picks a session for a read-write transaction.
+MULTIPLEXED_READ_WRITE_ENV = "GOOGLE_CLOUD_SPANNER_MULTIPLEXED_SESSIONS_FOR_RW"
 EMULATOR_INSTANCE_CONFIG = "emulator-config"
 _ADMIN_TIMEOUT_SECONDS = 300.0
 
@@ -45,6 +52,9 @@ def open_spanner(url: SpannerUrl) -> SpannerConnection:
 
     if emulator_host() is not None:
         from google.auth.credentials import AnonymousCredentials
+
+        # The SDK offers no per-client switch; an explicit setting by the operator wins.
+        os.environ.setdefault(MULTIPLEXED_READ_WRITE_ENV, "false")
 
         anonymous: Any = AnonymousCredentials
         client = spanner.Client(project=url.project, credentials=anonymous())

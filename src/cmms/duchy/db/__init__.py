@@ -1,17 +1,20 @@
 """The duchy's computations database: schema, migrations and repositories (SQLAlchemy Core).
 
 Backends are chosen by URL: `sqlite:///path` (default, embedded; always a file, as every pooled
-connection must see the same database) or `postgresql://...` (psycopg 3). Protocol messages are
+connection must see the same database), `postgresql://...` (psycopg 3) or
+`spanner://projects/P/instances/I/databases/D` (Cloud Spanner, `cmms.duchy.db.spanner`). Protocol messages are
 stored as opaque bytes, so nothing here depends on generated protobuf code; stages are
 `(protocol, stage)` numbers checked against `cmms.protocols.stages`.
 
 A service uses it like this::
 
-    engine = create_database_engine(url)          # once per process
-    await upgrade_engine(engine)                   # or `cmms duchy db migrate` before start
-    computations = ComputationsRepository(engine)  # share between requests
+    database = open_duchy_database(url)            # once per process, any backend
+    await upgrade_duchy_database(url)              # or `cmms duchy db migrate` before start
+    computations = database.computations           # share between requests
     token = await computations.claim_work(protocol, owner="mill-7")
     token = await computations.advance_stage(token, next_stage, after_transition=...)
+
+and depends only on the Protocols of `cmms.duchy.db.interfaces`.
 
 Every mutation returns the new token; continue with it (the old one is stale). Errors are the
 classes of `cmms.duchy.db.errors`, each naming the gRPC status to answer with.
@@ -19,9 +22,15 @@ classes of `cmms.duchy.db.errors`, each naming the gRPC status to answer with.
 
 from __future__ import annotations
 
+from cmms.duchy.db.backends import DuchyDatabase, open_duchy_database, upgrade_duchy_database
 from cmms.duchy.db.computations import DEFAULT_LOCK_DURATION, ComputationsRepository
 from cmms.duchy.db.continuation_tokens import ContinuationTokensRepository
 from cmms.duchy.db.engine import create_database_engine
+from cmms.duchy.db.interfaces import (
+    ComputationsRepositoryInterface,
+    ComputationStatsRepositoryInterface,
+    ContinuationTokensRepositoryInterface,
+)
 from cmms.duchy.db.migrate import upgrade, upgrade_engine
 from cmms.duchy.db.records import (
     AttemptEndReason,
@@ -47,10 +56,14 @@ __all__ = [
     "BlobRef",
     "CompletedReason",
     "ComputationStatsRepository",
+    "ComputationStatsRepositoryInterface",
     "ComputationToken",
     "ComputationsRepository",
+    "ComputationsRepositoryInterface",
     "ContinuationTokensRepository",
+    "ContinuationTokensRepositoryInterface",
     "DeletedComputation",
+    "DuchyDatabase",
     "NewRequisition",
     "PurgeResult",
     "RequisitionKey",
@@ -59,6 +72,8 @@ __all__ = [
     "StageKey",
     "StageRecord",
     "create_database_engine",
+    "open_duchy_database",
     "upgrade",
+    "upgrade_duchy_database",
     "upgrade_engine",
 ]

@@ -94,6 +94,12 @@ class TerminalStageError(FailedPreconditionError):
     """The computation has ended; it cannot be queued or advanced."""
 
 
+class DatabaseUnavailableError(RepositoryError):
+    """The database did not answer (in time): callers retry UNAVAILABLE."""
+
+    status = "UNAVAILABLE"
+
+
 class ContinuationTokenInvalidError(FailedPreconditionError):
     """The new continuation token is older than the stored one."""
 

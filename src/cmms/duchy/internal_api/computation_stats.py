@@ -8,7 +8,7 @@ from cmms.api.internal.duchy.v1 import (
     computation_stats_service_pb2,
     computation_stats_service_pb2_grpc,
 )
-from cmms.duchy.db import ComputationStatsRepository
+from cmms.duchy.db import ComputationStatsRepositoryInterface
 from cmms.duchy.internal_api.convert import stage_from_proto
 from cmms.duchy.internal_api.errors import translating_errors
 
@@ -16,7 +16,7 @@ pb = computation_stats_service_pb2
 
 
 class ComputationStatsServicer(computation_stats_service_pb2_grpc.ComputationStatsServicer):
-    def __init__(self, repository: ComputationStatsRepository) -> None:
+    def __init__(self, repository: ComputationStatsRepositoryInterface) -> None:
         self._repository = repository
 
     @translating_errors

@@ -22,7 +22,7 @@ from cmms.api.internal.duchy.v1 import (
 from cmms.common.grpc import fail
 from cmms.duchy.db import (
     CompletedReason,
-    ComputationsRepository,
+    ComputationsRepositoryInterface,
     DeletedComputation,
     NewRequisition,
     StageKey,
@@ -87,7 +87,7 @@ def _require_type(computation_type: int) -> int:
 
 
 class ComputationsServicer(computations_service_pb2_grpc.ComputationsServicer):
-    def __init__(self, repository: ComputationsRepository, cleanup: BlobCleanup) -> None:
+    def __init__(self, repository: ComputationsRepositoryInterface, cleanup: BlobCleanup) -> None:
         self._repository = repository
         self._cleanup = cleanup
 

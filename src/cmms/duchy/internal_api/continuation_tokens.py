@@ -20,7 +20,7 @@ from cmms.api.internal.duchy.v1 import (
     continuation_tokens_service_pb2_grpc,
 )
 from cmms.api.system.v1 import computations_pb2
-from cmms.duchy.db import ContinuationTokensRepository
+from cmms.duchy.db import ContinuationTokensRepositoryInterface
 from cmms.duchy.db.errors import InvalidArgumentError
 from cmms.duchy.internal_api.errors import translating_errors
 
@@ -59,7 +59,7 @@ def _seen_time(message: computations_pb2.StreamActiveComputationsContinuationTok
 
 
 class ContinuationTokensServicer(continuation_tokens_service_pb2_grpc.ContinuationTokensServicer):
-    def __init__(self, repository: ContinuationTokensRepository) -> None:
+    def __init__(self, repository: ContinuationTokensRepositoryInterface) -> None:
         self._repository = repository
 
     @translating_errors

@@ -11,13 +11,7 @@ from cmms.api.internal.duchy.v1 import (
     continuation_tokens_service_pb2_grpc,
 )
 from cmms.common.grpc import AuthorizationPolicy, SecureServer, ServiceBinding, only
-from cmms.duchy.db import (
-    ComputationsRepository,
-    ComputationStatsRepository,
-    ContinuationTokensRepository,
-    create_database_engine,
-    upgrade_engine,
-)
+from cmms.duchy.db import open_duchy_database, upgrade_duchy_database
 from cmms.duchy.deployable import DuchyDeployable
 from cmms.duchy.internal_api.blob_cleanup import BlobCleanup
 from cmms.duchy.internal_api.computation_stats import ComputationStatsServicer
@@ -33,26 +27,26 @@ CONTINUATION_TOKENS = service_name(continuation_tokens_service_pb2, "Continuatio
 
 
 async def build_internal_api(settings: InternalApiSettings) -> DuchyDeployable:
-    engine = create_database_engine(settings.database_url)
     if settings.migrate:
-        await upgrade_engine(engine)
+        await upgrade_duchy_database(settings.database_url)
+    database = open_duchy_database(settings.database_url)
     store = open_blob_store(settings.blob_storage_url)
     bind = ServiceBinding.for_servicer
     services = [
         bind(
             COMPUTATIONS,
             computations_service_pb2_grpc.add_ComputationsServicer_to_server,
-            ComputationsServicer(ComputationsRepository(engine), BlobCleanup(store)),
+            ComputationsServicer(database.computations, BlobCleanup(store)),
         ),
         bind(
             COMPUTATION_STATS,
             computation_stats_service_pb2_grpc.add_ComputationStatsServicer_to_server,
-            ComputationStatsServicer(ComputationStatsRepository(engine)),
+            ComputationStatsServicer(database.stats),
         ),
         bind(
             CONTINUATION_TOKENS,
             continuation_tokens_service_pb2_grpc.add_ContinuationTokensServicer_to_server,
-            ContinuationTokensServicer(ContinuationTokensRepository(engine)),
+            ContinuationTokensServicer(database.continuation_tokens),
         ),
     ]
     own_components = only(settings.duchy)
@@ -69,4 +63,4 @@ async def build_internal_api(settings: InternalApiSettings) -> DuchyDeployable:
         services,
         policy,
     )
-    return DuchyDeployable(server, [engine.dispose, store.close])
+    return DuchyDeployable(server, [database.close, store.close])

@@ -11,21 +11,20 @@ timestamp: exactly the state their commit produced, whatever committed later.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar
 
-from google.api_core.exceptions import NotFound
+from google.api_core.exceptions import DeadlineExceeded, RetryError, ServiceUnavailable
 
 from cmms.common.spanner.connection import SpannerConnection
+from cmms.duchy.db.errors import DatabaseUnavailableError
 
 T = TypeVar("T")
 
-_FORGOTTEN_TRANSACTION_ROUNDS = 10
-
-
-def _is_forgotten_transaction(error: NotFound) -> bool:
-    return "transaction not found" in str(error.message).lower()
+# Spanner (or the network to it) failing to answer: the caller may retry the whole operation.
+_UNAVAILABLE = (ServiceUnavailable, DeadlineExceeded, RetryError)
 
 
 class SpannerRunner:
@@ -34,11 +33,11 @@ class SpannerRunner:
 
     async def write(self, work: Callable[[Any], T]) -> tuple[T, datetime]:
         """Run `work(transaction)` in a read-write transaction; its result and commit timestamp."""
-        return await asyncio.to_thread(self._write_sync, work)
+        return await _in_thread(functools.partial(self._write_sync, work))
 
     async def read(self, work: Callable[[Any], T], at: datetime | None = None) -> T:
         """Run `work(snapshot)` in a strong read-only snapshot, or one at timestamp `at`."""
-        return await asyncio.to_thread(self._read_sync, work, at)
+        return await _in_thread(functools.partial(self._read_sync, work, at))
 
     async def write_then_read(
         self, work: Callable[[Any], T], read_back: Callable[[Any, T], Any]
@@ -49,7 +48,7 @@ class SpannerRunner:
             result, committed = self._write_sync(work)
             return self._read_sync(lambda snapshot: read_back(snapshot, result), committed)
 
-        return await asyncio.to_thread(both)
+        return await _in_thread(both)
 
     def _write_sync(self, work: Callable[[Any], T]) -> tuple[T, datetime]:
         transactions: list[Any] = []
@@ -58,19 +57,7 @@ class SpannerRunner:
             transactions.append(transaction)
             return work(transaction)
 
-        for round_ in range(_FORGOTTEN_TRANSACTION_ROUNDS):
-            try:
-                result = self._database.run_in_transaction(attempt)
-                break
-            except NotFound as error:
-                # A transaction that another one wounded may be forgotten before our commit
-                # reaches it (the emulator, serialising transactions, does this under load). It
-                # did not commit, so running it again is as safe as the SDK's retry on ABORTED.
-                if (
-                    not _is_forgotten_transaction(error)
-                    or round_ == _FORGOTTEN_TRANSACTION_ROUNDS - 1
-                ):
-                    raise
+        result = self._database.run_in_transaction(attempt)
         # Only the last attempt committed; the earlier ones were aborted and retried.
         committed: datetime = transactions[-1].committed
         return result, committed
@@ -79,3 +66,10 @@ class SpannerRunner:
         options = {} if at is None else {"read_timestamp": at}
         with self._database.snapshot(multi_use=True, **options) as snapshot:
             return work(snapshot)
+
+
+async def _in_thread(call: Callable[[], T]) -> T:
+    try:
+        return await asyncio.to_thread(call)
+    except _UNAVAILABLE as error:
+        raise DatabaseUnavailableError(f"Spanner did not answer: {error}") from error
