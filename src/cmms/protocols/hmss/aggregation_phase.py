@@ -1,11 +1,14 @@
 """HMSS AGGREGATION_PHASE on the aggregator (spec §A.3, pitfalls 6, 8, 14).
 
 The aggregator adds the two workers' share vectors mod q and reads a shuffled, noised multiset of
-combined frequencies. Tampering it can detect: a share value `>= q`, unequal lengths, and (R&F) a
-combined value above maxCombined other than the sentinel `q - 1`. Tampering it cannot detect: any
-in-range change of a share value that keeps the combined value in `[0, maxCombined]` or equal to `q-1`,
-for instance a changed data register, or a reordering of registers; reach-only has no
-sentinel, so every in-range change there goes unnoticed.
+combined frequencies.
+
+Tampering it detects: a malformed or truncated payload, a share value `>= q`, unequal lengths and,
+for R&F, a combined value above maxCombined other than the sentinel `q - 1` (a random change of a
+share, e.g. a wrong EDP seed, trips this with probability `(q - maxCombined - 2) / q` per register).
+Tampering it cannot detect: any change that keeps every combined value in `[0, maxCombined]` or at
+`q - 1`, such as raising one register's frequency, dropping noise, or reordering registers.
+Reach-only has no sentinel and no range, so every in-range change goes unnoticed there.
 """
 
 from __future__ import annotations
