@@ -7,7 +7,8 @@ Tampering it detects: a malformed or truncated payload, a share value `>= q`, un
 for R&F, a combined value above maxCombined other than the sentinel `q - 1` (a random change of a
 share, e.g. a wrong EDP seed, trips this with probability `(q - maxCombined - 2) / q` per register).
 Tampering it cannot detect: any change that keeps every combined value in `[0, maxCombined]` or at
-`q - 1`, such as raising one register's frequency, dropping noise, or reordering registers.
+`q - 1`, such as raising one register's frequency, turning noise registers into other legal
+values, or reordering registers.
 Reach-only has no sentinel and no range, so every in-range change goes unnoticed there.
 """
 
