@@ -17,6 +17,7 @@ from typing import Protocol
 import grpc
 
 from cmms.api.system.v1 import computation_control_pb2, computation_control_pb2_grpc
+from cmms.common.grpc import StatusError
 from cmms.duchy.internal_client import call
 from cmms.duchy.mill.errors import TransientError
 from cmms.protocols.stages import ProtocolType
@@ -128,7 +129,15 @@ class PeerSender:
 
         Stage numbers follow each protocol's path order, so a larger number is further along.
         """
-        peer_stage = await self._control.get_stage(peer, global_id, protocol)
+        try:
+            peer_stage = await self._control.get_stage(peer, global_id, protocol)
+        except StatusError as error:
+            if error.code != grpc.StatusCode.NOT_FOUND:
+                raise
+            # The peer's herald has not created the computation yet: it will.
+            raise TransientError(
+                f"duchy {peer} does not know computation {global_id} yet"
+            ) from error
         if peer_stage is not None and peer_stage > expected_stage:
             return SentInput(Delivery.ALREADY_RECEIVED, 0, 0.0)
         if peer_stage is not None and peer_stage < expected_stage:
