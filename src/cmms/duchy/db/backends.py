@@ -58,6 +58,8 @@ def open_duchy_database(
 ) -> DuchyDatabase:
     """The repositories for the database at `url`; `engine_options` tune SQLAlchemy engines."""
     if is_spanner_url(url):
+        if engine_options:
+            raise TypeError(f"engine options {sorted(engine_options)} apply to SQL URLs only")
         return _open_spanner(url, clock, id_generator, default_lock_duration)
     engine = create_database_engine(url, **engine_options)
     return DuchyDatabase(
