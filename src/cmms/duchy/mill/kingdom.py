@@ -192,6 +192,23 @@ class KingdomReporter:
     async def set_result(self, request: SetResultRequest) -> None:
         await self._api.set_computation_result(request)
 
+    async def log_stage_attempt(
+        self, global_id: str, mill_id: str, stage_attempt: StageAttempt
+    ) -> None:
+        """Note at the Kingdom that this mill started a stage attempt (best effort)."""
+        message = (
+            f"Computation {global_id} at stage {stage_attempt.stage_name}, "
+            f"attempt {stage_attempt.attempt_number}"
+        )
+        await self._log(
+            global_id,
+            LogEntry(
+                participant_child_reference_id=mill_id,
+                log_message=message,
+                stage_attempt=stage_attempt,
+            ),
+        )
+
     async def log_transient_error(
         self,
         global_id: str,
@@ -200,15 +217,21 @@ class KingdomReporter:
         stage_attempt: StageAttempt,
         error_time: datetime,
     ) -> None:
-        """Best effort: a log entry never changes state, so its failure is only logged."""
-        entry = LogEntry(
-            participant_child_reference_id=mill_id,
-            log_message=message,
-            stage_attempt=stage_attempt,
-            error_details=LogEntry.ErrorDetails(
-                type=LogEntry.ErrorDetails.TRANSIENT, error_time=timestamp(error_time)
+        """Note a transient error at the Kingdom (best effort)."""
+        await self._log(
+            global_id,
+            LogEntry(
+                participant_child_reference_id=mill_id,
+                log_message=message,
+                stage_attempt=stage_attempt,
+                error_details=LogEntry.ErrorDetails(
+                    type=LogEntry.ErrorDetails.TRANSIENT, error_time=timestamp(error_time)
+                ),
             ),
         )
+
+    async def _log(self, global_id: str, entry: LogEntry) -> None:
+        # A log entry never changes state, so failing to write one is only logged here.
         try:
             await self._api.create_log_entry(self.participant(global_id), entry)
         except StatusError as error:

@@ -104,6 +104,9 @@ class StageRunner:
                     f"nothing to do in {context.stage_name} for role {context.role}"
                 )
             log.info("stage started")
+            await self._services.kingdom.log_stage_attempt(
+                token.global_computation_id, self._options.mill_id, self._stage_attempt(token)
+            )
             await handler(context)
             log.info("stage done")
         except Exception as error:

@@ -156,7 +156,9 @@ async def test_transient_error_enqueues_with_a_backoff_delay(
     assert expires is not None
     assert (expires - env.clock()).total_seconds() == expected_delay
     assert 2 <= expected_delay <= 4
-    [(parent, entry)] = env.kingdom.log_entries
+    [started, (parent, entry)] = env.kingdom.log_entries
+    assert started[1].log_message == f"Computation {GID} at stage COMPUTING, attempt 1"
+    assert not started[1].HasField("error_details")
     assert parent == f"computations/{GID}/participants/aggregator"
     assert entry.error_details.type == entry.ErrorDetails.TRANSIENT
     assert entry.stage_attempt.stage == Stage.COMPUTING
