@@ -9,6 +9,7 @@ moves on. With F = 1 everyone stops after phase two; the aggregator reports the 
 from __future__ import annotations
 
 from cmms.api.internal.duchy.protocol.v1 import llv2_pb2
+from cmms.api.internal.duchy.v1 import computation_details_pb2
 from cmms.duchy.mill.context import StageContext
 from cmms.duchy.mill.errors import PermanentError
 from cmms.duchy.mill.handlers import Handler, HandlerTable
@@ -124,7 +125,7 @@ class Llv2Handlers:
                 execution_phase_two_aggregator, request, rng, execution_options(ctx)
             )
             # Kept before the output is stored: a retry that reuses the output needs it too.
-            details = type(ctx.token.computation_details)()
+            details = computation_details_pb2.ComputationDetails()
             details.CopyFrom(ctx.token.computation_details)
             details.liquid_legions_v2.reach_estimate.reach = response.reach
             await ctx.update_details(details)
