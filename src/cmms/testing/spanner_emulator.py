@@ -151,19 +151,30 @@ def _create_instance_when_ready(emulator: SpannerEmulator) -> None:
     )
 
 
+# One emulator per test process. Conftests that import the fixture each define their own copy of
+# it (pytest keys fixtures by where they are defined), and every copy must share one emulator:
+# `SPANNER_EMULATOR_HOST` can only point at one.
+_shared: SpannerEmulator | None = None
+
+
 @pytest.fixture(scope="session")
 def spanner_emulator() -> Iterator[SpannerEmulator]:
     """A running emulator with `SPANNER_EMULATOR_HOST` pointing at it, for the whole session."""
+    global _shared
+    if _shared is not None:
+        yield _shared
+        return
     binary = spanner_emulator_binary()
     if binary is None:
         pytest.skip(EMULATOR_SKIP_REASON)
     previous = os.environ.get(EMULATOR_HOST_ENV)
     try:
-        emulator = start_spanner_emulator(binary)
+        _shared = start_spanner_emulator(binary)
         try:
-            yield emulator
+            yield _shared
         finally:
-            emulator.stop()
+            _shared.stop()
+            _shared = None
     finally:
         if previous is None:
             os.environ.pop(EMULATOR_HOST_ENV, None)
