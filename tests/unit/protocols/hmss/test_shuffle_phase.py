@@ -237,3 +237,22 @@ def test_d2_random_reach_only_run() -> None:
         AggregationPhaseRequest(params, (w1, w2), 0.5, noise=noise)
     )
     assert abs(result.reach - int(np.count_nonzero(truth) / 0.5)) <= 2 * reach.offset / 0.5
+
+
+def test_noise_path_with_rejections_and_a_discarded_tail() -> None:
+    # §A.4 stream vector for seed 0x0c*48, T = 100: rv1 needs a second batch and discards a byte.
+    # DG (10, 1) has offset 1, so T = 2 + 2*49 = 100 registers for maxCombined 49.
+    stream = VECTORS["stream_position"][1]
+    common = bytes([stream["seed_byte"]]) * 48
+    params = FrequencyVectorParams(8, 49, Q)
+    data = np.array([0, 1, 2, 3, 4, 5, 6, 7], dtype=np.uint8)
+    request = ShufflePhaseRequest(params, common, WorkerOrder.SECOND, NOISE, (data,))
+    response = complete_reach_and_frequency_shuffle_phase(request, SeededRandomSource(3))
+    shuffle_seed = bytes.fromhex(stream["shuffle_seed_hex"])
+    unshuffle = np.argsort(secure_shuffle(np.arange(208), shuffle_seed))
+    ordered = response.share_vector[unshuffle]
+    assert ordered[:8].tolist() == data.tolist()
+    rv1 = ordered[8:108]  # SECOND sends rv1 in the clear, then Z - rv2
+    assert rv1[:5].tolist() == stream["rv1_head"]
+    assert rv1[-5:].tolist() == stream["rv1_tail"]
+    assert response.share_vector.size == 8 + 2 * 100
