@@ -9,6 +9,7 @@ from cmms.crypto.randomness import SeededRandomSource
 from cmms.dp.parameters import PrivacyParams
 from cmms.protocols.edp_inputs import SamplingInterval, frequency_vector
 from cmms.protocols.errors import InvalidProtocolInputError
+from cmms.protocols.hmss.aggregation_phase import ReachAndFrequencyResult
 from cmms.protocols.hmss.noise import blind_histogram_noiser
 from cmms.protocols.hmss.parameters import MeasurementType, NoiseConfig, NoiseMechanism
 from cmms.protocols.hmss.simulation import (
@@ -123,3 +124,28 @@ def test_noise_matches_configuration(kind: MeasurementType, mechanism: NoiseMech
     variance = blind_histogram_noiser(privacy, mechanism).variance
     assert abs(errors.mean()) <= 5 * np.sqrt(variance / runs)
     assert abs(errors.var(ddof=1) - variance) <= 5 * variance * np.sqrt(2 / (runs - 1))
+
+
+def test_frequency_bucket_noise_matches_configuration() -> None:
+    # Width 1 and no clamping: bucket count k < MF is `distribution[k] * reach`, and its error is
+    # the sum of both workers' frequency components minus their baseline.
+    privacy = PrivacyParams(1.0, 0.1)
+    noise = NoiseConfig(NoiseMechanism.DISCRETE_GAUSSIAN, privacy, privacy)
+    config = HmssConfig(RF, 3, 127, noise)
+    vectors = [
+        np.array([1] * 30 + [2] * 30 + [0] * 40),
+        np.array([0] * 30 + [0] * 30 + [3] * 20 + [0] * 20),
+    ]
+    truth = np.bincount(np.minimum(vectors[0] + vectors[1], 3), minlength=4)
+    runs = 300
+    errors = []
+    for i in range(runs):
+        result = run_hmss(vectors, config, SeededRandomSource(f"bucket-{i}"))
+        assert isinstance(result, ReachAndFrequencyResult)
+        counts = {k: round(v * result.reach) for k, v in result.frequency_distribution.items()}
+        errors.append([counts[1] - truth[1], counts[2] - truth[2]])
+    observed = np.array(errors, dtype=float)
+    variance = blind_histogram_noiser(privacy, NoiseMechanism.DISCRETE_GAUSSIAN).variance
+    for column in observed.T:
+        assert abs(column.mean()) <= 5 * np.sqrt(variance / runs)
+        assert abs(column.var(ddof=1) - variance) <= 5 * variance * np.sqrt(2 / (runs - 1))
