@@ -84,9 +84,11 @@ class Herald:
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Follow the Kingdom until `stop` is set; in-flight work is finished before returning."""
         stop = stop or asyncio.Event()
-        checkpoints = TokenCheckpoints(
-            self._tokens, await retrying(self._tokens.get, self._pacer), self._pacer
-        )
+        # The internal API may not be up yet (the read waits for it); a stop must not wait too.
+        stored = await _unless_stopped(retrying(self._tokens.get, self._pacer), stop)
+        if stored is None:
+            return
+        checkpoints = TokenCheckpoints(self._tokens, stored, self._pacer)
         failures = 0
         while not stop.is_set():
             if not checkpoints.latest:
@@ -189,6 +191,22 @@ async def _until_stopped(items: AsyncIterator[Item], stop: asyncio.Event) -> Asy
         aclose = getattr(items, "aclose", None)
         if aclose is not None:
             await aclose()
+
+
+async def _unless_stopped(work: Awaitable[Item], stop: asyncio.Event) -> Item | None:
+    """The result of `work`, or `None` if `stop` is set first (then `work` is cancelled)."""
+    running = asyncio.ensure_future(work)
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({running, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+        if not running.done():
+            running.cancel()
+        await asyncio.gather(running, stopped, return_exceptions=True)
+    if running.cancelled():
+        return None
+    return running.result()
 
 
 async def _sleep_unless_stopped(

@@ -153,16 +153,17 @@ def wire_herald(settings: HeraldSettings, observer: Observer | None = None) -> W
 
 
 def _private_key_store(settings: HeraldSettings, closers: list[Closer]) -> StorePrivateKey:
-    if not settings.key_encryption_key_uri or not settings.private_key_store_url:
+    store_url = settings.resolved_private_key_store_url()
+    if not settings.key_encryption_key_uri or not store_url:
         raise UserError(
             f"{settings.duchy_name} is an HMSS worker: it needs --key-encryption-key-uri and "
-            "--private-key-store-url"
+            "--private-key-store-url (or --blob-storage-url)"
         )
     try:
         kek = default_kms_registry().get_aead(settings.key_encryption_key_uri)
     except KmsError as error:
         raise UserError(f"cannot use the key-encryption key: {error}") from error
-    blobs = open_blob_store(settings.private_key_store_url)
+    blobs = open_blob_store(store_url)
     closers.append(blobs.close)
     return PrivateKeyStore(blobs, kek).store
 

@@ -18,34 +18,59 @@ DELETABLE_STATES = ("SUCCEEDED", "FAILED", "CANCELLED")
 
 
 class HeraldSettings(GrpcClientSettings):
-    duchy_name: str
-    kingdom_system_api_target: str
-    # TLS host name of the Kingdom's system API when it differs from the target's host.
-    kingdom_system_api_cert_host: str | None = None
-    kingdom_deadline_seconds: float = Field(default=30.0, gt=0)
-    # Longer than the Kingdom's own stream lifetime (about 10 minutes).
-    stream_deadline_seconds: float = Field(default=660.0, gt=0)
-    internal_api_target: str
-    internal_api_cert_host: str | None = None
-    internal_api_deadline_seconds: float = Field(default=30.0, gt=0)
-
-    # YAML or JSON naming this duchy's roles (docs/HERALD.md).
-    protocols_setup_config: Path
-    # HMSS workers: KEK URI (local-kms://<path>, gcp-kms://…, aws-kms://…) sealing the
-    # per-computation private keys, and the blob store they are written to.
-    key_encryption_key_uri: str | None = None
-    private_key_store_url: str | None = None
-    blobs_storage_bucket: str = DEFAULT_BLOBS_BUCKET
-
-    max_concurrency: int = Field(default=5, ge=1)
-    # Tries per computation for transient errors, and per stream for reconnections.
-    max_attempts: int = Field(default=5, ge=1)
-    initial_backoff_seconds: float = Field(default=0.5, ge=0)
-    max_backoff_seconds: float = Field(default=30.0, ge=0)
-    # Comma-separated terminal states whose local computations are deleted once seen.
-    deletable_computation_states: str = ""
-    # Names this Herald in failures it reports to the Kingdom (default: the host name).
-    herald_id: str = ""
+    duchy_name: str = Field(description="this duchy's id, as the Kingdom knows it")
+    kingdom_system_api_target: str = Field(description="host:port of the Kingdom's system API")
+    kingdom_system_api_cert_host: str | None = Field(
+        default=None, description="TLS host name of the system API, if not the target's host"
+    )
+    kingdom_deadline_seconds: float = Field(default=30.0, gt=0, description="unary call deadline")
+    stream_deadline_seconds: float = Field(
+        default=660.0,
+        gt=0,
+        description="deadline of one StreamActiveComputations call (above the Kingdom's ~10 min)",
+    )
+    internal_api_target: str = Field(description="host:port of this duchy's internal API")
+    internal_api_cert_host: str | None = Field(
+        default=None, description="TLS host name of the internal API, if not the target's host"
+    )
+    internal_api_deadline_seconds: float = Field(default=30.0, gt=0, description="call deadline")
+    protocols_setup_config: Path = Field(
+        description="YAML or JSON naming each protocol's aggregator and workers (docs/HERALD.md)"
+    )
+    key_encryption_key_uri: str | None = Field(
+        default=None,
+        description="HMSS workers: KEK sealing per-computation private keys "
+        "(local-kms://PATH, gcp-kms://..., aws-kms://...)",
+    )
+    private_key_store_url: str | None = Field(
+        default=None,
+        description="HMSS workers: blob store for the sealed private keys (file://, gs://, s3://; "
+        "default: --blob-storage-url, as for the mills)",
+    )
+    blob_storage_url: str | None = Field(
+        default=None, description="the duchy's blob store (only used for the private keys)"
+    )
+    blobs_storage_bucket: str = Field(
+        default=DEFAULT_BLOBS_BUCKET, description="first part of each computation's blob prefix"
+    )
+    max_concurrency: int = Field(
+        default=5, ge=1, description="computations processed at the same time"
+    )
+    max_attempts: int = Field(
+        default=5,
+        ge=1,
+        description="tries per computation on transient errors, and stream failures in a row",
+    )
+    initial_backoff_seconds: float = Field(default=0.5, ge=0, description="first retry delay")
+    max_backoff_seconds: float = Field(default=30.0, ge=0, description="longest retry delay")
+    deletable_computation_states: str = Field(
+        default="",
+        description="comma-separated SUCCEEDED, FAILED, CANCELLED: delete local computations "
+        "once the Kingdom reports them so",
+    )
+    herald_id: str = Field(
+        default="", description="names this Herald in failures it reports (default: host name)"
+    )
 
     @field_validator("deletable_computation_states")
     @classmethod
@@ -59,6 +84,9 @@ class HeraldSettings(GrpcClientSettings):
 
     def resolved_herald_id(self) -> str:
         return self.herald_id or socket.gethostname()
+
+    def resolved_private_key_store_url(self) -> str | None:
+        return self.private_key_store_url or self.blob_storage_url
 
     def deletable_states(self) -> frozenset[int]:
         return frozenset(State.Value(name) for name in _split(self.deletable_computation_states))
