@@ -64,6 +64,8 @@ from cmms.testing.scratch_databases import sqlite_url
 
 __all__ = ["dev_pki"]
 
+pytestmark = pytest.mark.slow
+
 Measurement = measurements_pb2.Measurement
 DUCHIES = ("aggregator", "worker1", "worker2")
 EDPS = ("edp1", "edp2")
