@@ -40,9 +40,13 @@ def _compile() -> Callable[[np.ndarray, np.ndarray, int, int], None] | None:
             data[i] = data[j]
             data[j] = held
 
-    compiled: Callable[[np.ndarray, np.ndarray, int, int], None] = njit(
-        cache=True, nogil=True, boundscheck=False
-    )(swap_steps)
+    try:
+        compiled: Callable[[np.ndarray, np.ndarray, int, int], None] = njit(
+            cache=True, nogil=True, boundscheck=False
+        )(swap_steps)
+    except RuntimeError:
+        # No writable cache location (e.g. a read-only install): compile once per process.
+        compiled = njit(nogil=True, boundscheck=False)(swap_steps)
     return compiled
 
 
