@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from cmms.api.internal.duchy.protocol.v1 import llv2_pb2
+from cmms.api.internal.duchy.protocol.v1 import common_pb2, hmss_pb2, llv2_pb2
 from cmms.api.internal.duchy.v1 import (
     computation_details_pb2,
     computation_token_pb2,
@@ -28,8 +28,9 @@ from cmms.api.public.v1 import measurements_pb2
 from cmms.api.system.v1 import computation_pb2
 from cmms.common.grpc import ClientTls, ServerTls, secure_channel
 from cmms.common.identity import Principal, acting_as
-from cmms.common.kms import create_local_kek_file
+from cmms.common.kms import create_local_kek_file, default_kms_registry
 from cmms.common.pki import PkiLayout
+from cmms.crypto.hybrid import HybridPublicKey
 from cmms.duchy.deployable import DuchyDeployable
 from cmms.duchy.herald.config import dump_protocols_setup_config
 from cmms.duchy.herald.processor import Outcome
@@ -37,8 +38,11 @@ from cmms.duchy.herald.runner import wire_herald
 from cmms.duchy.herald.settings import HeraldSettings
 from cmms.duchy.internal_api.convert import stage_to_proto
 from cmms.duchy.internal_api.server import build_internal_api
+from cmms.duchy.private_keys import PrivateKeyStore
 from cmms.duchy.settings import InternalApiSettings
+from cmms.kingdom.db.records import Capabilities
 from cmms.kingdom.server import KingdomServer
+from cmms.storage import open_blob_store
 from cmms.testing.herald import setup_config
 from cmms.testing.kingdom import MC, Flow, KingdomWorld
 from cmms.testing.pki import dev_pki
@@ -75,6 +79,7 @@ class Stack:
     local: computations_service_pb2_grpc.ComputationsStub
     tokens: continuation_tokens_service_pb2_grpc.ContinuationTokensStub
     events: Events
+    private_keys: PrivateKeyStore
 
     async def token(self, gid: str) -> Token:
         reply = await self.local.GetComputationToken(
@@ -83,12 +88,12 @@ class Stack:
         token: Token = reply.token
         return token
 
-    async def mill_advances(self, gid: str, stage: int, after: int) -> None:
+    async def mill_advances(self, gid: str, stage: int, after: int, protocol: int = 1) -> None:
         """What this duchy's mill would do: move to its next stage (no blobs involved here)."""
         await self.local.AdvanceComputationStage(
             computations_service_pb2.AdvanceComputationStageRequest(
                 token=await self.token(gid),
-                next_computation_stage=stage_to_proto(1, stage),
+                next_computation_stage=stage_to_proto(protocol, stage),
                 after_transition=after,  # type: ignore[arg-type]
             )
         )
@@ -130,6 +135,9 @@ async def stack(tmp_path: Path, dev_pki: PkiLayout) -> AsyncIterator[Stack]:
         )
         internal_ports = await internal.start()
         cleanup.push_async_callback(internal.stop)
+        kek_uri = create_local_kek_file(tmp_path / "kek.tink")
+        key_blobs = open_blob_store(f"file://{tmp_path / 'keys'}")
+        cleanup.push_async_callback(key_blobs.close)
         setup_file = tmp_path / "protocols_setup.json"
         setup_file.write_text(dump_protocols_setup_config(setup_config()))
         events = Events()
@@ -141,7 +149,7 @@ async def stack(tmp_path: Path, dev_pki: PkiLayout) -> AsyncIterator[Stack]:
                 internal_api_target=f"127.0.0.1:{internal_ports.grpc}",
                 protocols_setup_config=setup_file,
                 # worker1 is an HMSS worker, so it must be able to keep private keys.
-                key_encryption_key_uri=create_local_kek_file(tmp_path / "kek.tink"),
+                key_encryption_key_uri=kek_uri,
                 private_key_store_url=f"file://{tmp_path / 'keys'}",
                 herald_id="herald-under-test",
             ),
@@ -166,6 +174,7 @@ async def stack(tmp_path: Path, dev_pki: PkiLayout) -> AsyncIterator[Stack]:
             computations_service_pb2_grpc.ComputationsStub(channel),
             continuation_tokens_service_pb2_grpc.ContinuationTokensStub(channel),
             events,
+            PrivateKeyStore(key_blobs, default_kms_registry().get_aead(kek_uri)),
         )
 
 
@@ -244,3 +253,38 @@ async def test_a_parameter_the_herald_rejects_fails_the_measurement(stack: Stack
     assert failed.state == measurements_pb2.Measurement.FAILED
     assert "delta" in failed.failure.message
     assert "Herald failed after 1 attempts" in failed.failure.message
+
+
+async def test_herald_creates_and_starts_hmss_at_the_first_worker(stack: Stack) -> None:
+    await stack.world.set_capabilities(["edp1", "edp2"], Capabilities(hmss_supported=True))
+    request = stack.world.measurement_request(["edp1", "edp2"])
+    measurement = await stack.flow.create(request)
+    computation = await stack.flow.computation_of(measurement)
+    assert computation.mpc_protocol_config.WhichOneof("protocol") == "honest_majority_share_shuffle"
+    gid = computation.name.split("/")[1]
+
+    assert await stack.events.processed(State.PENDING_REQUISITION_PARAMS) is Outcome.DONE
+    token = await stack.token(gid)
+    hmss = token.computation_details.honest_majority_share_shuffle
+    assert hmss.role == common_pb2.FIRST_NON_AGGREGATOR
+    assert len(hmss.random_seed) == 48
+    # The sealed private key is in the store, under the id the details record.
+    private_key = await stack.private_keys.load(hmss.encryption_key_pair.private_key_id)
+    public_key = HybridPublicKey.from_keyset(hmss.encryption_key_pair.public_key.data)
+    assert private_key.decrypt(public_key.encrypt(b"seed")) == b"seed"
+
+    # The mill publishes the key and waits to start; the EDPs fulfil at their workers.
+    await stack.mill_advances(
+        gid,
+        hmss_pb2.HonestMajorityShareShuffle.WAIT_TO_START,
+        computations_service_pb2.AdvanceComputationStageRequest.DO_NOT_ADD_TO_QUEUE,
+        protocol=3,
+    )
+    await stack.flow.set_all_params(computation)
+    await stack.flow.fulfill_all(request, computation)
+
+    assert await stack.events.processed(State.PENDING_COMPUTATION) is Outcome.DONE
+    token = await stack.token(gid)
+    assert token.computation_stage.honest_majority_share_shuffle == (
+        hmss_pb2.HonestMajorityShareShuffle.SETUP_PHASE
+    )
