@@ -37,7 +37,7 @@ from cmms.kingdom.api.parties import DataProvidersServicer, MeasurementConsumers
 from cmms.kingdom.api.requisitions import RequisitionsServicer
 from cmms.kingdom.api.views import MEASUREMENT_SPEC_TYPE_URL, SIGNED_MESSAGE_TYPE_URL
 from cmms.kingdom.config import KingdomConfig, example_config
-from cmms.kingdom.db.records import Capabilities
+from cmms.kingdom.db.records import Capabilities, LogEntryRecord
 from cmms.kingdom.db.repository import KingdomRepositories, open_repositories
 from cmms.kingdom.names import Owner, OwnerKind, certificate_name
 from cmms.kingdom.seeding import seed_from_pki
@@ -175,6 +175,15 @@ class KingdomWorld:
 
     async def close(self) -> None:
         await self.repositories.close()
+
+    async def log_entries_of(self, computation_name: str) -> list[LogEntryRecord]:
+        """Every stored log entry of a computation's measurement, oldest first."""
+        computation_id = names.parse_computation(computation_name)
+        assert computation_id is not None, computation_name
+        snapshot = await self.repositories.computations.get(computation_id)
+        return await self.repositories.log_entries.list_for_measurement(
+            snapshot.measurement.measurement_id
+        )
 
     async def set_capabilities(self, dp_ids: Sequence[str], capabilities: Capabilities) -> None:
         for dp_id in dp_ids:

@@ -154,7 +154,7 @@ async def test_the_server_runs_the_ttl_job(tmp_path: Path, dev_pki: PkiLayout) -
         flow = Flow(world)
         measurement = await flow.create(world.measurement_request(EDPS))
         world.advance(timedelta(minutes=2))
-        changes = world.repositories.store.changes
+        changes = world.repositories.changes
         seen = changes.version
         server = KingdomServer(
             world.repositories,

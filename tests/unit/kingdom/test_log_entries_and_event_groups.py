@@ -2,14 +2,12 @@ from __future__ import annotations
 
 import grpc
 import pytest
-from sqlalchemy import select
 
 from cmms.api.public.v1 import certificates_pb2, event_groups_pb2, measurements_pb2
 from cmms.api.system.v1 import computation_log_entries_pb2 as log_pb2
 from cmms.api.system.v1 import computation_pb2
 from cmms.common.grpc.status import StatusError
 from cmms.common.identity import Principal, acting_as
-from cmms.kingdom.db.schema import log_entries
 from cmms.testing.kingdom import MC, Flow, KingdomWorld
 
 EDPS = ("edp1", "edp2", "edp3")
@@ -52,13 +50,8 @@ async def test_log_entries_accept_only_transient_errors(world: KingdomWorld) -> 
             None,
         )
     assert raised.value.code == grpc.StatusCode.PERMISSION_DENIED
-    async with world.repositories.store.read() as connection:
-        stored = [
-            r.message
-            for r in await connection.execute(
-                select(log_entries).where(log_entries.c.duchy_id == "worker1")
-            )
-        ]
+    entries = await world.log_entries_of(computation.name)
+    stored = [e.message for e in entries if e.duchy_id == "worker1"]
     assert stored == ["retrying"]
     assert (
         await flow.refresh(computation)

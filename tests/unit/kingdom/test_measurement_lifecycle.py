@@ -7,7 +7,6 @@ from datetime import timedelta
 
 import grpc
 import pytest
-from sqlalchemy import select
 
 from cmms.api.public.v1 import measurements_pb2, requisitions_pb2
 from cmms.api.system.v1 import computation_participants_pb2 as participants_pb2
@@ -15,7 +14,6 @@ from cmms.api.system.v1 import computation_pb2
 from cmms.common.grpc.status import StatusError
 from cmms.common.identity import Principal, acting_as
 from cmms.kingdom.db.records import Capabilities
-from cmms.kingdom.db.schema import log_entries
 from cmms.kingdom.ids import decode_external_id
 from cmms.kingdom.jobs.ttl import expire_once
 from cmms.kingdom.names import measurement_name
@@ -346,15 +344,8 @@ async def test_concurrent_last_ones_in_make_each_transition_exactly_once(
     await asyncio.gather(*(flow.confirm(computation, d) for d in duchies))
     computation = await flow.refresh(computation)
     assert computation.state == Computation.PENDING_COMPUTATION
-    async with world.repositories.store.read() as connection:
-        transitions = [
-            row.message
-            for row in await connection.execute(
-                select(log_entries.c.message).where(
-                    log_entries.c.message.like("measurement state%")
-                )
-            )
-        ]
+    entries = await world.log_entries_of(computation.name)
+    transitions = [e.message for e in entries if e.message.startswith("measurement state")]
     assert transitions == [
         "measurement state PENDING_REQUISITION_PARAMS -> PENDING_REQUISITION_FULFILLMENT",
         "measurement state PENDING_REQUISITION_FULFILLMENT -> PENDING_PARTICIPANT_CONFIRMATION",

@@ -137,7 +137,7 @@ async def test_long_lived_stream_wakes_on_commit(world: KingdomWorld) -> None:
 
     listener = asyncio.create_task(listen())
     # Let the listener finish its first (empty) poll and block before the write happens.
-    while world.repositories.store.changes.waiters == 0:
+    while world.repositories.changes.waiters == 0:
         assert not listener.done()
         await asyncio.sleep(0)
     created = await Flow(world).create(world.measurement_request(EDPS))

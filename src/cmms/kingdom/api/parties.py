@@ -14,7 +14,6 @@ from cmms.common.identity import PrincipalKind, PrincipalProvider, current_princ
 from cmms.kingdom import names
 from cmms.kingdom.api.caller import require
 from cmms.kingdom.api.views import data_provider_message, measurement_consumer_message
-from cmms.kingdom.db import reads
 from cmms.kingdom.db.records import Capabilities, CertificateRecord
 from cmms.kingdom.db.repository import KingdomRepositories
 from cmms.kingdom.errors import invalid_argument
@@ -25,8 +24,7 @@ async def _certificate(
 ) -> CertificateRecord | None:
     if certificate_id is None:
         return None
-    async with repositories.store.read() as connection:
-        return await reads.certificate(connection, certificate_id)
+    return await repositories.certificates.find(certificate_id)
 
 
 class MeasurementConsumersServicer(measurement_consumers_pb2_grpc.MeasurementConsumersServicer):

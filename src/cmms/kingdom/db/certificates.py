@@ -111,6 +111,11 @@ class CertificateRepository:
             raise not_found(f"certificate {key.name} not found")
         return CertificateRecord.of(row)
 
+    async def find(self, certificate_id: int) -> CertificateRecord | None:
+        """Any owner's certificate by id (what a party's resource shows), or None."""
+        async with self._store.read() as connection:
+            return await reads.certificate(connection, certificate_id)
+
     async def list_owned(
         self, owner: Owner, subject_key_identifiers: Sequence[bytes] = ()
     ) -> list[CertificateRecord]:

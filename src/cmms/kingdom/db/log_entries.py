@@ -1,10 +1,15 @@
-"""Duchy log entries under their participant (stored for debugging; no read API)."""
+"""Log entries: the duchies' under their participant, and the Kingdom's own (no public read API;
+they are read by operators and tests)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy import select
+
 from cmms.kingdom.db import reads
+from cmms.kingdom.db.records import LogEntryRecord
+from cmms.kingdom.db.schema import log_entries
 from cmms.kingdom.db.store import KingdomStore
 from cmms.kingdom.db.transitions import write_log
 from cmms.kingdom.errors import not_found
@@ -42,3 +47,14 @@ class LogEntryRepository:
                 error_type=entry.error_type,
                 error_time_us=entry.error_time_us,
             )
+
+    async def list_for_measurement(self, measurement_id: int) -> list[LogEntryRecord]:
+        """Every entry of the measurement (the Kingdom's and the duchies'), oldest first."""
+        query = (
+            select(log_entries)
+            .where(log_entries.c.measurement_id == measurement_id)
+            .order_by(log_entries.c.create_time_us, log_entries.c.log_entry_id)
+        )
+        async with self._store.read() as connection:
+            rows = await connection.execute(query)
+        return [LogEntryRecord.of(r) for r in rows]

@@ -271,6 +271,19 @@ class ParticipantRecord(_Record):
         return ParticipantState(self.state)
 
 
+@dataclass(frozen=True, slots=True)
+class LogEntryRecord(_Record):
+    log_entry_id: int
+    measurement_id: int
+    duchy_id: str | None
+    message: str
+    participant_child_reference_id: str | None
+    stage_attempt: bytes | None
+    error_type: str | None
+    error_time_us: int | None
+    create_time_us: int
+
+
 @dataclass(frozen=True)
 class MeasurementSnapshot:
     """A measurement with its requisitions and participants (in their stored order), and the

@@ -1,14 +1,32 @@
-"""All Kingdom repositories over one store, and opening a database by URL."""
+"""All Kingdom repositories over one database, and opening a database by URL.
+
+`sqlite:///...` and `postgresql://...` use the SQLAlchemy repositories over a `KingdomStore`;
+`spanner://projects/P/instances/I/databases/D` uses the Spanner ones (the `gcp` extra). Either way
+callers get the repositories behind the Protocols of `cmms.kingdom.db.interfaces`, plus the
+in-process change feed the writers publish to.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from cmms.kingdom.config import KingdomConfig
 from cmms.kingdom.db.certificates import CertificateRepository
+from cmms.kingdom.db.changes import ChangeFeed
 from cmms.kingdom.db.computations import ComputationRepository
 from cmms.kingdom.db.engine import create_kingdom_engine
 from cmms.kingdom.db.event_groups import EventGroupRepository
+from cmms.kingdom.db.interfaces import (
+    CertificateRepositoryInterface,
+    ComputationRepositoryInterface,
+    EventGroupRepositoryInterface,
+    LogEntryRepositoryInterface,
+    MeasurementRepositoryInterface,
+    ParticipantRepositoryInterface,
+    PartyRepositoryInterface,
+    RequisitionRepositoryInterface,
+)
 from cmms.kingdom.db.log_entries import LogEntryRepository
 from cmms.kingdom.db.measurements import MeasurementRepository
 from cmms.kingdom.db.migrate import upgrade_engine
@@ -22,22 +40,24 @@ from cmms.kingdom.timestamps import Clock, system_clock
 
 @dataclass(frozen=True)
 class KingdomRepositories:
-    store: KingdomStore
     config: KingdomConfig
-    certificates: CertificateRepository
-    parties: PartyRepository
-    event_groups: EventGroupRepository
-    measurements: MeasurementRepository
-    requisitions: RequisitionRepository
-    participants: ParticipantRepository
-    computations: ComputationRepository
-    log_entries: LogEntryRepository
+    changes: ChangeFeed
+    certificates: CertificateRepositoryInterface
+    parties: PartyRepositoryInterface
+    event_groups: EventGroupRepositoryInterface
+    measurements: MeasurementRepositoryInterface
+    requisitions: RequisitionRepositoryInterface
+    participants: ParticipantRepositoryInterface
+    computations: ComputationRepositoryInterface
+    log_entries: LogEntryRepositoryInterface
+    _close: Callable[[], Awaitable[None]]
 
     @classmethod
     def over(cls, store: KingdomStore, config: KingdomConfig) -> KingdomRepositories:
+        """The SQLAlchemy repositories over `store`; `close` disposes of its engine."""
         return cls(
-            store=store,
             config=config,
+            changes=store.changes,
             certificates=CertificateRepository(store),
             parties=PartyRepository(store),
             event_groups=EventGroupRepository(store),
@@ -46,10 +66,11 @@ class KingdomRepositories:
             participants=ParticipantRepository(store),
             computations=ComputationRepository(store),
             log_entries=LogEntryRepository(store),
+            _close=store.engine.dispose,
         )
 
     async def close(self) -> None:
-        await self.store.engine.dispose()
+        await self._close()
 
 
 async def open_repositories(

@@ -21,46 +21,13 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from cmms.kingdom.db.changes import ChangeFeed
 from cmms.kingdom.db.engine import SQLITE_BEGIN_OPTION
 from cmms.kingdom.db.schema import kingdom_clock
 from cmms.kingdom.ids import IdGenerator, random_external_id
 from cmms.kingdom.timestamps import Clock, system_clock, to_micros
 
-
-class ChangeFeed:
-    """A version number bumped after each committed write, and a way to wait for the next one."""
-
-    def __init__(self) -> None:
-        self._version = 0
-        self._event = asyncio.Event()
-        self._waiters = 0
-
-    @property
-    def version(self) -> int:
-        return self._version
-
-    @property
-    def waiters(self) -> int:
-        """How many callers are blocked in `wait_for_change` right now."""
-        return self._waiters
-
-    def publish(self) -> None:
-        self._version += 1
-        event, self._event = self._event, asyncio.Event()
-        event.set()
-
-    async def wait_for_change(self, seen_version: int, timeout: float) -> bool:
-        """True once a write newer than `seen_version` committed; False after `timeout` seconds."""
-        if self._version != seen_version:
-            return True
-        self._waiters += 1
-        try:
-            await asyncio.wait_for(self._event.wait(), timeout)
-        except TimeoutError:
-            return False
-        finally:
-            self._waiters -= 1
-        return True
+__all__ = ["ChangeFeed", "KingdomStore", "WriteTx"]
 
 
 @dataclass(frozen=True)

@@ -11,14 +11,14 @@ import contextlib
 from datetime import timedelta
 
 from cmms.common.logging import get_logger
-from cmms.kingdom.db.measurements import MeasurementRepository
+from cmms.kingdom.db.interfaces import MeasurementRepositoryInterface
 from cmms.kingdom.timestamps import Clock, system_clock, to_micros
 
 BATCH_SIZE = 1000
 
 
 async def expire_once(
-    measurements: MeasurementRepository,
+    measurements: MeasurementRepositoryInterface,
     ttl: timedelta,
     *,
     clock: Clock = system_clock,
@@ -36,7 +36,7 @@ async def expire_once(
 
 
 async def run_periodically(
-    measurements: MeasurementRepository,
+    measurements: MeasurementRepositoryInterface,
     ttl: timedelta,
     period_seconds: float,
     stop: asyncio.Event,

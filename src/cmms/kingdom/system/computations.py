@@ -63,7 +63,7 @@ class ComputationsServicer(computations_pb2_grpc.ComputationsServicer):
         except ValueError as exc:
             raise invalid_argument(str(exc)) from exc
         deadline = self._monotonic() + self._stream.max_lifetime
-        changes = self._repositories.store.changes
+        changes = self._repositories.changes
         while True:
             # Read the feed version before polling, so a commit racing the poll wakes us.
             seen = changes.version
