@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import enum
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any, Self
 
@@ -86,7 +87,11 @@ class FailureReason(enum.StrEnum):
 class _Record:
     @classmethod
     def of(cls, row: Row[Any]) -> Self:
-        mapping = row._mapping
+        return cls.from_mapping(row._mapping)
+
+    @classmethod
+    def from_mapping(cls, mapping: Mapping[Any, Any]) -> Self:
+        """From column values by name (how backends other than SQLAlchemy build records)."""
         return cls(**{f.name: mapping[f.name] for f in fields(cls)})  # type: ignore[arg-type]
 
 
@@ -142,7 +147,10 @@ class DataProviderRecord:
 
     @classmethod
     def of(cls, row: Row[Any]) -> DataProviderRecord:
-        m = row._mapping
+        return cls.from_mapping(row._mapping)
+
+    @classmethod
+    def from_mapping(cls, m: Mapping[Any, Any]) -> DataProviderRecord:
         return cls(
             data_provider_id=m["data_provider_id"],
             display_name=m["display_name"],
@@ -174,7 +182,10 @@ class EventGroupRecord:
 
     @classmethod
     def of(cls, row: Row[Any]) -> EventGroupRecord:
-        m = row._mapping
+        return cls.from_mapping(row._mapping)
+
+    @classmethod
+    def from_mapping(cls, m: Mapping[Any, Any]) -> EventGroupRecord:
         return cls(
             event_group_id=m["event_group_id"],
             data_provider_id=m["data_provider_id"],
