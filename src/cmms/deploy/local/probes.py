@@ -1,4 +1,5 @@
-"""Readiness probes for supervised children: gRPC health (plaintext port) and HTTP `/healthz`."""
+"""Readiness probes for supervised children: gRPC health (plaintext port), HTTP `/healthz`, and
+an EDP simulator's event groups at the Kingdom."""
 
 from __future__ import annotations
 
@@ -8,6 +9,11 @@ from dataclasses import dataclass
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from cmms.api.public.v1 import event_groups_pb2, event_groups_pb2_grpc
+from cmms.common.grpc import ClientTls, secure_channel
+from cmms.common.identity import Principal
+from cmms.common.pki import PkiLayout
 
 _SERVING = health_pb2.HealthCheckResponse.SERVING
 _PROBE_TIMEOUT_SECONDS = 2.0
@@ -69,3 +75,44 @@ class HttpHealthProbe:
                 await writer.wait_closed()
         parts = status_line.split()
         return len(parts) >= 2 and parts[1] == b"200"
+
+
+@dataclass(frozen=True)
+class EventGroupsProbe:
+    """Ready when every consumer sees an event group of the EDP (its simulator has started).
+
+    The consumers list event groups through the Kingdom's public API with their own mTLS
+    identity, exactly as `cmms mc measure` will; an EDP declares its capabilities before it
+    creates its groups, so both are in place once this passes.
+    """
+
+    kingdom_public_api: str
+    pki: PkiLayout
+    data_provider: str
+    measurement_consumers: tuple[str, ...]
+
+    @property
+    def description(self) -> str:
+        return f"event groups of {self.data_provider} at the Kingdom"
+
+    async def check(self) -> bool:
+        prefix = f"dataProviders/{self.data_provider}/"
+        for consumer in self.measurement_consumers:
+            principal = Principal.measurement_consumer(consumer)
+            channel = secure_channel(
+                self.kingdom_public_api, ClientTls.from_pki(self.pki, principal)
+            )
+            try:
+                response = await event_groups_pb2_grpc.EventGroupsStub(channel).ListEventGroups(
+                    event_groups_pb2.ListEventGroupsRequest(
+                        parent=principal.resource_name, page_size=500
+                    ),
+                    timeout=_PROBE_TIMEOUT_SECONDS,
+                )
+            except grpc.aio.AioRpcError:
+                return False
+            finally:
+                await channel.close()
+            if not any(group.name.startswith(prefix) for group in response.event_groups):
+                return False
+        return True

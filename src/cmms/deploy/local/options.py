@@ -1,0 +1,42 @@
+"""What a local system looks like: population, noise, storage, and how fast its loops poll."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_POPULATION_SIZE = 20_000
+
+
+@dataclass(frozen=True)
+class LocalOptions:
+    """Settings of `cmms local up` (and of the system `cmms demo` starts).
+
+    `database` is `sqlite` (one file per party under the workdir) or a PostgreSQL server URL
+    (one database per party on it, created when missing). `blob_storage` is a base URL each duchy
+    gets its own folder under; default `file://{workdir}/blobs`.
+    """
+
+    workdir: Path
+    population_size: int = DEFAULT_POPULATION_SIZE
+    population_seed: int = 1
+    # Share of each EDP's audience drawn from the audience shared by all EDPs.
+    overlap: float = 0.5
+    # Share of the population each EDP reaches.
+    reach_fraction: float = 0.3
+    noise: bool = True
+    database: str = "sqlite"
+    blob_storage: str | None = None
+    # Local loops poll far more often than production ones: a laptop has nothing to save.
+    edp_poll_interval_seconds: float = 0.5
+    scheduler_polling_delay: str = "200ms"
+    startup_timeout_seconds: float = 180.0
+    stop_grace_seconds: float = 15.0
+
+    def __post_init__(self) -> None:
+        if self.population_size < 1:
+            raise ValueError(f"the population needs at least one VID, got {self.population_size}")
+        if not 0 <= self.overlap <= 1:
+            raise ValueError(f"overlap must be in [0, 1], got {self.overlap}")
+        if not 0 < self.reach_fraction <= 1:
+            raise ValueError(f"reach fraction must be in (0, 1], got {self.reach_fraction}")
