@@ -41,11 +41,14 @@ def decode_continuation_token(
     unpadded = token.rstrip("=")
     try:
         raw = base64.urlsafe_b64decode(unpadded + "=" * (-len(unpadded) % 4))
-        return computations_pb2.StreamActiveComputationsContinuationToken.FromString(raw)
-    except (binascii.Error, ValueError, DecodeError) as error:
+        message = computations_pb2.StreamActiveComputationsContinuationToken.FromString(raw)
+        # A time outside the Timestamp range would only fail later, as an unclassified error.
+        _seen_time(message)
+    except (binascii.Error, ValueError, OverflowError, DecodeError) as error:
         raise MalformedContinuationTokenError(
             f"continuation token does not decode: {error}"
         ) from error
+    return message
 
 
 def encode_continuation_token(

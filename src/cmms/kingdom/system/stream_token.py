@@ -11,6 +11,7 @@ from google.protobuf.message import DecodeError
 
 from cmms.api.system.v1 import computations_pb2
 from cmms.kingdom.db.computations import StreamPosition
+from cmms.kingdom.ids import MAX_EXTERNAL_ID
 from cmms.kingdom.timestamps import from_proto, to_proto
 
 # Padded input is accepted too, as the duchies' token store accepts it.
@@ -37,6 +38,13 @@ def decode_token(token: str) -> StreamPosition | None:
         message = computations_pb2.StreamActiveComputationsContinuationToken.FromString(raw)
     except (binascii.Error, ValueError, DecodeError) as exc:
         raise ValueError(f"malformed continuation token: {exc}") from exc
+    # Out-of-range values would otherwise reach the database as integers it cannot bind.
+    try:
+        message.last_seen_update_time.ToDatetime()
+    except (ValueError, OverflowError) as exc:
+        raise ValueError(f"malformed continuation token: {exc}") from exc
+    if message.last_seen_external_computation_id > MAX_EXTERNAL_ID:
+        raise ValueError("malformed continuation token: the computation id is out of range")
     return StreamPosition(
         from_proto(message.last_seen_update_time), message.last_seen_external_computation_id
     )
