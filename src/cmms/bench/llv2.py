@@ -8,11 +8,13 @@ outputs (untimed). EC operations are counted by wrapping the batch functions of
 workers add to them too.
 
 The reference model prices the reference implementation's per-record operation counts
-(docs performance.md §5, "Reference ops") at this run's measured single-thread cost of each
-operation (variable-base multiplication, add, decompress, compress, hash-to-curve), with the
-reference's threading: its per-register worker loops and the aggregator's index decryption run on
-`parallelism` threads at 95% efficiency, the aggregator's same-key aggregation, phase-two and
-phase-three loops run serially. EDP encryption is excluded from both sides.
+(docs performance.md §5, "Reference ops") at the unit costs (variable-base multiplication, add,
+decompress, compress, hash-to-curve) measured single-threaded in the stage's own process right
+before the stage runs, so that both sides see the same load on a shared host. The reference's
+threading is kept: its per-register worker loops and the aggregator's index decryption run as
+fast as `parallelism` processes measured at that moment allow (at most 95% per thread); its
+same-key aggregation, phase-two and phase-three aggregator loops are serial. EDP encryption is
+excluded from both sides.
 """
 
 from __future__ import annotations
@@ -104,6 +106,8 @@ class LlStageFigure:
     output_bytes: int
     operations: dict[str, int]
     reference_seconds: float
+    unit_costs_us: dict[str, float]
+    reference_speedup: float
     on_critical_path: bool = True
 
 
@@ -178,6 +182,32 @@ def calibrate(count: int = 2000) -> dict[str, float]:
     return costs
 
 
+def _multiplications(count: int) -> None:
+    scalars = elgamal.random_scalars(SeededRandomSource("speedup"), count)
+    with group.generator_table().multiply(scalars) as points:
+        group.multiply(points, scalars[0]).close()
+
+
+def _wall(processes: int, count: int) -> float:
+    context = multiprocessing.get_context("fork")
+    workers = [context.Process(target=_multiplications, args=(count,)) for _ in range(processes)]
+    start = time.perf_counter()
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return time.perf_counter() - start
+
+
+def parallel_speedup(processes: int, count: int = 1500, repeats: int = 3) -> float:
+    """How much faster `processes` processes get the same per-process work done than one, now."""
+    if processes <= 1:
+        return 1.0
+    single = min(_wall(1, count) for _ in range(repeats))
+    together = min(_wall(processes, count) for _ in range(repeats))
+    return processes * single / together
+
+
 @contextmanager
 def counting_operations() -> Iterator[Any]:
     """Count EC operations (batch sizes) here and in forked workers; yields the shared counters."""
@@ -240,6 +270,8 @@ class _Job:
 @dataclass(frozen=True)
 class _JobResult:
     seconds: float
+    unit_costs_us: dict[str, float]
+    speedup: float
     baseline_rss_bytes: int
     peak_rss_bytes: int
     worker_peak_rss_bytes: int
@@ -343,6 +375,9 @@ def _resident_bytes() -> int:
 
 
 def _execute(job: _Job) -> _JobResult:
+    # Priced at this moment's costs: on a shared host the load changes from stage to stage.
+    costs = calibrate(500)
+    speedup = parallel_speedup(job.params["parallelism"])
     baseline = _resident_bytes()
     inputs = [path.read_bytes() for path in job.inputs]
     with counting_operations() as counters:
@@ -354,6 +389,8 @@ def _execute(job: _Job) -> _JobResult:
         path.write_bytes(data)
     return _JobResult(
         seconds,
+        costs,
+        speedup,
         baseline,
         resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
         resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024,
@@ -401,9 +438,15 @@ def reference_seconds(
     config: LlBenchConfig,
     costs: dict[str, float],
     noise_records: int,
+    speedup: float,
 ) -> float:
-    """The reference's time for one stage over `records` input records (§5 op counts)."""
-    threads = config.parallelism * REFERENCE_THREAD_EFFICIENCY if config.parallelism > 1 else 1.0
+    """The reference's time for one stage over `records` input records (§5 op counts).
+
+    Its multithreaded loops run `speedup` times faster than one thread, at most
+    `parallelism · REFERENCE_THREAD_EFFICIENCY`.
+    """
+    threads = min(speedup, config.parallelism * REFERENCE_THREAD_EFFICIENCY)
+    threads = max(threads, 1.0)
     f = config.max_frequency
     if kernel in ("rf_setup", "ro_setup"):
         per_noise = 3 if kernel == "rf_setup" else 1
@@ -560,7 +603,18 @@ def run_llv2_bench(config: LlBenchConfig) -> LlBenchReport:
                     input_bytes,
                     output.stat().st_size,
                     result.operations,
-                    reference_seconds(kernel, aggregator, records, stats, config, costs, noise),
+                    reference_seconds(
+                        kernel,
+                        aggregator,
+                        records,
+                        stats,
+                        config,
+                        result.unit_costs_us,
+                        noise,
+                        result.speedup,
+                    ),
+                    result.unit_costs_us,
+                    result.speedup,
                     on_critical_path,
                 )
             )
@@ -644,14 +698,15 @@ def format_llv2_report(report: LlBenchReport) -> str:
         f"noise={'on' if c.noise else 'off'} P={c.parallelism}",
         "unit costs (µs, 1 thread): "
         + ", ".join(f"{k}={v:.1f}" for k, v in report.unit_costs_us.items()),
-        f"{'stage':<10}{'seconds':>9}{'ref s':>9}{'peak MiB':>10}{'wrk MiB':>9}{'in MiB':>9}"
-        f"{'out MiB':>9}  ops (V F A D E H)",
+        f"{'stage':<10}{'seconds':>9}{'ref s':>9}{'V µs':>7}{'Px':>6}{'peak MiB':>10}{'wrk MiB':>9}"
+        f"{'in MiB':>9}{'out MiB':>9}  ops (V F A D E H)",
     ]
     for s in report.stages:
         ops = " ".join(str(s.operations[k]) for k in OPERATIONS)
         marker = "" if s.on_critical_path else "  (parallel, not on path)"
         lines.append(
             f"{s.name:<10}{s.seconds:>9.2f}{s.reference_seconds:>9.2f}"
+            f"{s.unit_costs_us['V']:>7.1f}{s.reference_speedup:>6.2f}"
             f"{s.peak_rss_bytes / mib:>10.0f}{s.worker_peak_rss_bytes / mib:>9.0f}"
             f"{s.input_bytes / mib:>9.1f}{s.output_bytes / mib:>9.1f}  {ops}{marker}"
         )

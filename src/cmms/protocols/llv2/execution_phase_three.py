@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cmms.crypto import elgamal
+from cmms.crypto import elgamal, group
 from cmms.crypto.elgamal import CIPHERTEXT_SIZE
+from cmms.crypto.group import POINT_SIZE
 from cmms.protocols.liquid_legions.errors import EmptyHistogramError, InvalidStageInputError
 from cmms.protocols.liquid_legions.keys import DuchyKeys
 from cmms.protocols.liquid_legions.parallel import ExecutionOptions, chunk_bounds, map_chunks
@@ -59,9 +60,12 @@ class _PartialDecryptTask:
 
 
 def _partial_decrypt_task(task: _PartialDecryptTask) -> bytes:
+    # u is unchanged by a partial decryption: copy its bytes, encode only the new e.
+    out = bytearray(task.entries)
     with elgamal.decode_ciphertexts(task.entries) as cts:
         elgamal.partial_decrypt(cts, task.secret, out=cts)
-        return elgamal.encode_ciphertexts(cts)
+        group.encode_points_into(cts.e, out, offset=POINT_SIZE, stride=CIPHERTEXT_SIZE)
+    return bytes(out)
 
 
 def execution_phase_three_non_aggregator(
