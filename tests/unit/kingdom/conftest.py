@@ -13,13 +13,30 @@ from cmms.testing.scratch_databases import (
     postgres_server_url,
     scratch_postgres_database,
 )
+from cmms.testing.spanner_emulator import SpannerEmulator, spanner_emulator
 
-__all__ = ["dev_pki"]
+__all__ = ["dev_pki", "spanner_emulator"]
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
+def kingdom_sql_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty SQL database: SQLite always, PostgreSQL when CMMS_TEST_POSTGRES_URL is set."""
+    yield from _database_url(request, tmp_path)
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "spanner"])
 def kingdom_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty database: SQLite always, PostgreSQL when CMMS_TEST_POSTGRES_URL is set."""
+    """A fresh, empty database on every backend: SQLite always, PostgreSQL when
+    CMMS_TEST_POSTGRES_URL is set, Spanner when its emulator is installed (none exists yet; the
+    Kingdom creates it when it migrates)."""
+    if request.param == "spanner":
+        emulator: SpannerEmulator = request.getfixturevalue("spanner_emulator")
+        yield emulator.new_database_url("kingdom")
+        return
+    yield from _database_url(request, tmp_path)
+
+
+def _database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'kingdom.db'}"
         return

@@ -4,10 +4,11 @@ With `SPANNER_EMULATOR_HOST` set the client uses anonymous credentials (the emul
 and `ensure_database` may create the instance too; against Cloud Spanner instances are
 infrastructure, created by Terraform or gcloud, never by this code.
 
-On the emulator, read-write transactions also use pooled sessions instead of the SDK's default
-multiplexed session: the emulator lets a session run one transaction at a time, so concurrent
-transactions on one multiplexed session invalidate each other ("Transaction not found",
-"Invalid transaction ID") instead of waiting or being aborted and retried.
+On the emulator, read-write transactions and read-only snapshots also use pooled sessions
+instead of the SDK's default multiplexed session: the emulator lets a session run one transaction
+at a time, so concurrent transactions on one multiplexed session (two multi-use snapshots of
+concurrent readers, too) invalidate each other ("Transaction not found", "Invalid transaction
+ID") instead of waiting or being aborted and retried.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from typing import Any
 from cmms.common.spanner.url import SpannerUrl
 
 EMULATOR_HOST_ENV = "SPANNER_EMULATOR_HOST"
-# Read by the SDK whenever it picks a session for a read-write transaction.
+# Read by the SDK whenever it picks a session for a read-write transaction, or a read-only one.
 MULTIPLEXED_READ_WRITE_ENV = "GOOGLE_CLOUD_SPANNER_MULTIPLEXED_SESSIONS_FOR_RW"
+MULTIPLEXED_READ_ONLY_ENV = "GOOGLE_CLOUD_SPANNER_MULTIPLEXED_SESSIONS"
 EMULATOR_INSTANCE_CONFIG = "emulator-config"
 _ADMIN_TIMEOUT_SECONDS = 300.0
 
@@ -55,6 +57,7 @@ def open_spanner(url: SpannerUrl) -> SpannerConnection:
 
         # The SDK offers no per-client switch; an explicit setting by the operator wins.
         os.environ.setdefault(MULTIPLEXED_READ_WRITE_ENV, "false")
+        os.environ.setdefault(MULTIPLEXED_READ_ONLY_ENV, "false")
 
         anonymous: Any = AnonymousCredentials
         client = spanner.Client(project=url.project, credentials=anonymous())

@@ -70,12 +70,12 @@ class Page:
     next_page_token: str
 
 
-def _page_token(record: MeasurementRecord) -> str:
+def page_token_of(record: MeasurementRecord) -> str:
     raw = f"{record.create_time_us}:{record.measurement_id}".encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _parse_page_token(token: str) -> tuple[int, int]:
+def parse_page_token(token: str) -> tuple[int, int]:
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
         create, _, ident = raw.partition(":")
@@ -250,14 +250,14 @@ class MeasurementRepository:
         if page_token:
             query = query.where(
                 tuple_(measurements.c.create_time_us, measurements.c.measurement_id)
-                > tuple_(*_parse_page_token(page_token))
+                > tuple_(*parse_page_token(page_token))
             )
         query = query.order_by(measurements.c.create_time_us, measurements.c.measurement_id)
         async with self._store.read() as connection:
             rows = list(await connection.execute(query.limit(page_size + 1)))
             records = [MeasurementRecord.of(r) for r in rows[:page_size]]
             items = [await reads.snapshot(connection, r) for r in records]
-        token = _page_token(records[-1]) if len(rows) > page_size else ""
+        token = page_token_of(records[-1]) if len(rows) > page_size else ""
         return Page(items, token)
 
     async def cancel(

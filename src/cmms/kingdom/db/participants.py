@@ -53,7 +53,7 @@ class ParticipantRepository:
             measurement = await reads.measurement_by_computation(connection, computation_id)
             if measurement is None:
                 raise not_found("computation not found")
-            return _view(await reads.snapshot(connection, measurement), duchy_id)
+            return participant_view(await reads.snapshot(connection, measurement), duchy_id)
 
     async def set_requisition_params(
         self,
@@ -78,7 +78,7 @@ class ParticipantRepository:
             measurement, view = await _load(tx, computation_id, duchy_id)
             participant = view.participant
             check_etag(given_etag, participant.update_time_us)
-            if _expected_params_case(measurement) != protocol_case:
+            if expected_params_case(measurement) != protocol_case:
                 raise invalid_argument(
                     f"requisition_params.{protocol_case} does not match the computation's protocol"
                 )
@@ -100,7 +100,7 @@ class ParticipantRepository:
                 duchy_certificate_id=certificate.certificate_id,
                 requisition_params=params,
             )
-            if _all_others_in(view.snapshot, duchy_id, new_state):
+            if all_others_in(view.snapshot, duchy_id, new_state):
                 await set_measurement_state(
                     tx, measurement, MeasurementState.PENDING_REQUISITION_FULFILLMENT
                 )
@@ -132,7 +132,7 @@ class ParticipantRepository:
                     f"participant is {participant.state}, not REQUISITION_PARAMS_SET"
                 )
             await _update(tx, participant, state=ParticipantState.READY.value)
-            if _all_others_in(view.snapshot, duchy_id, ParticipantState.READY):
+            if all_others_in(view.snapshot, duchy_id, ParticipantState.READY):
                 await set_measurement_state(tx, measurement, MeasurementState.PENDING_COMPUTATION)
             return await _reload(tx, measurement, duchy_id)
 
@@ -165,7 +165,7 @@ class ParticipantRepository:
             return await _reload(tx, measurement, duchy_id)
 
 
-def _expected_params_case(measurement: MeasurementRecord) -> str:
+def expected_params_case(measurement: MeasurementRecord) -> str:
     return {
         Protocol.LLV2: "liquid_legions_v2",
         Protocol.REACH_ONLY_LLV2: "reach_only_liquid_legions_v2",
@@ -174,7 +174,7 @@ def _expected_params_case(measurement: MeasurementRecord) -> str:
     }.get(measurement.protocol_kind, "")
 
 
-def _view(snapshot: MeasurementSnapshot, duchy_id: str) -> ParticipantView:
+def participant_view(snapshot: MeasurementSnapshot, duchy_id: str) -> ParticipantView:
     participant = snapshot.participant(duchy_id)
     if participant is None:
         raise not_found(f"duchy {duchy_id} is not a participant of this computation")
@@ -187,16 +187,16 @@ async def _load(
     measurement = await reads.measurement_by_computation(tx.connection, computation_id)
     if measurement is None:
         raise not_found("computation not found")
-    return measurement, _view(await reads.snapshot(tx.connection, measurement), duchy_id)
+    return measurement, participant_view(await reads.snapshot(tx.connection, measurement), duchy_id)
 
 
 async def _reload(tx: WriteTx, measurement: MeasurementRecord, duchy_id: str) -> ParticipantView:
     updated = await reads.measurement(tx.connection, measurement.measurement_id)
     assert updated is not None
-    return _view(await reads.snapshot(tx.connection, updated), duchy_id)
+    return participant_view(await reads.snapshot(tx.connection, updated), duchy_id)
 
 
-def _all_others_in(snapshot: MeasurementSnapshot, duchy_id: str, state: ParticipantState) -> bool:
+def all_others_in(snapshot: MeasurementSnapshot, duchy_id: str, state: ParticipantState) -> bool:
     return all(
         p.participant_state is state for p in snapshot.participants if p.duchy_id != duchy_id
     )

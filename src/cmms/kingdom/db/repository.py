@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from cmms.common.spanner.url import is_spanner_url
 from cmms.kingdom.config import KingdomConfig
 from cmms.kingdom.db.certificates import CertificateRepository
 from cmms.kingdom.db.changes import ChangeFeed
@@ -82,11 +83,19 @@ async def open_repositories(
     new_id: IdGenerator = random_external_id,
 ) -> KingdomRepositories:
     """Open the database (migrating it to the latest schema unless told not to)."""
-    engine = create_kingdom_engine(database_url)
-    if migrate:
-        await upgrade_engine(engine)
-    repositories = KingdomRepositories.over(
-        KingdomStore(engine, clock=clock, new_id=new_id), config
-    )
+    if is_spanner_url(database_url):
+        # Imported here: the SDK is an optional extra, needed only for spanner:// URLs.
+        from cmms.kingdom.db.spanner.repositories import open_spanner_repositories
+
+        repositories = await open_spanner_repositories(
+            database_url, config, migrate=migrate, clock=clock, new_id=new_id
+        )
+    else:
+        engine = create_kingdom_engine(database_url)
+        if migrate:
+            await upgrade_engine(engine)
+        repositories = KingdomRepositories.over(
+            KingdomStore(engine, clock=clock, new_id=new_id), config
+        )
     await repositories.parties.sync_duchies(config.duchies)
     return repositories

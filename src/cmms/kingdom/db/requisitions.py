@@ -115,7 +115,7 @@ class RequisitionRepository:
             view = await _visible(tx.connection, dp_id, requisition_id)
             record, measurement = view.requisition, view.snapshot.measurement
             check_etag(given_etag, record.update_time_us)
-            _require_open(record, measurement)
+            require_open(record, measurement)
             await _update(
                 tx,
                 record,
@@ -154,8 +154,8 @@ class RequisitionRepository:
             ):
                 return view
             check_etag(fulfilment.etag, record.update_time_us)
-            _require_open(record, measurement)
-            _require_nonce(record, fulfilment.nonce)
+            require_open(record, measurement)
+            require_nonce(record, fulfilment.nonce)
             if result_certificate_id is not None:
                 certificate = await reads.certificate(tx.connection, result_certificate_id)
                 if certificate is None or certificate.owner_id != dp_id:
@@ -194,7 +194,7 @@ class RequisitionRepository:
             ):
                 return await _view(tx, requisition_id)
             check_etag(fulfilment.etag, record.update_time_us)
-            _require_open(record, measurement)
+            require_open(record, measurement)
             snapshot = await reads.snapshot(tx.connection, measurement)
             if snapshot.participant(duchy_id) is None:
                 raise permission_denied(f"duchy {duchy_id} does not take part in this computation")
@@ -205,7 +205,7 @@ class RequisitionRepository:
                 raise permission_denied(
                     f"requisition is assigned to duchy {record.fulfilling_duchy_id}, not {duchy_id}"
                 )
-            _require_nonce(record, fulfilment.nonce)
+            require_nonce(record, fulfilment.nonce)
             await _update(
                 tx,
                 record,
@@ -246,7 +246,7 @@ async def _view(tx: WriteTx, requisition_id: int) -> RequisitionView:
     return RequisitionView(record, await reads.snapshot(tx.connection, measurement))
 
 
-def _require_open(record: RequisitionRecord, measurement: MeasurementRecord) -> None:
+def require_open(record: RequisitionRecord, measurement: MeasurementRecord) -> None:
     if record.requisition_state is not RequisitionState.UNFULFILLED:
         raise failed_precondition(f"requisition is {record.state}, not UNFULFILLED")
     if measurement.measurement_state is not MeasurementState.PENDING_REQUISITION_FULFILLMENT:
@@ -255,7 +255,7 @@ def _require_open(record: RequisitionRecord, measurement: MeasurementRecord) -> 
         )
 
 
-def _require_nonce(record: RequisitionRecord, nonce: int) -> None:
+def require_nonce(record: RequisitionRecord, nonce: int) -> None:
     if nonce_hash(nonce) != record.nonce_hash:
         raise failed_precondition("the nonce does not match the requisition's nonce hash")
 

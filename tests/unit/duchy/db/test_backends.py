@@ -6,7 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from cmms.common.spanner.connection import EMULATOR_HOST_ENV, MULTIPLEXED_READ_WRITE_ENV
+from cmms.common.spanner.connection import (
+    EMULATOR_HOST_ENV,
+    MULTIPLEXED_READ_ONLY_ENV,
+    MULTIPLEXED_READ_WRITE_ENV,
+)
 from cmms.duchy.db import (
     ComputationsRepository,
     ComputationStatsRepository,
@@ -27,8 +31,9 @@ SPANNER_URL = "spanner://projects/p-1/instances/inst/databases/duchy"
 def emulator_address(monkeypatch: pytest.MonkeyPatch) -> None:
     """An emulator address with nothing behind it: opening makes a client but sends nothing."""
     monkeypatch.setenv(EMULATOR_HOST_ENV, "127.0.0.1:1")
-    # Set here so that the setting opening makes for the emulator is undone after the test.
+    # Set here so that the settings opening makes for the emulator are undone after the test.
     monkeypatch.setenv(MULTIPLEXED_READ_WRITE_ENV, "false")
+    monkeypatch.setenv(MULTIPLEXED_READ_ONLY_ENV, "false")
 
 
 async def test_sql_urls_get_the_sqlalchemy_repositories(tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""The single writer's timestamps and the migrations."""
+"""The SQL single writer's timestamps and the SQL migrations (the Spanner store has its own
+tests, in `spanner/`: it is built differently, over the same rules)."""
 
 from __future__ import annotations
 
@@ -16,9 +17,9 @@ from cmms.testing.manual_clock import ManualClock
 
 
 async def test_write_timestamps_strictly_increase_even_when_the_clock_does_not(
-    kingdom_database_url: str,
+    kingdom_sql_database_url: str,
 ) -> None:
-    engine = create_kingdom_engine(kingdom_database_url)
+    engine = create_kingdom_engine(kingdom_sql_database_url)
     await upgrade_engine(engine)
     clock = ManualClock(datetime(2030, 1, 1, tzinfo=UTC))
     store = KingdomStore(engine, clock=clock)
@@ -42,8 +43,8 @@ async def test_write_timestamps_strictly_increase_even_when_the_clock_does_not(
         await engine.dispose()
 
 
-async def test_a_failed_write_rolls_back_and_does_not_notify(kingdom_database_url: str) -> None:
-    engine = create_kingdom_engine(kingdom_database_url)
+async def test_a_failed_write_rolls_back_and_does_not_notify(kingdom_sql_database_url: str) -> None:
+    engine = create_kingdom_engine(kingdom_sql_database_url)
     await upgrade_engine(engine)
     store = KingdomStore(engine)
     try:
