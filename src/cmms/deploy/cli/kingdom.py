@@ -29,7 +29,10 @@ DatabaseUrl = Annotated[
     typer.Option(
         "--database-url",
         envvar=_env("database_url"),
-        help="sqlite:///PATH (default sqlite:///kingdom.db) or postgresql://USER@HOST:PORT/DB.",
+        help=(
+            "sqlite:///PATH (default sqlite:///kingdom.db), postgresql://USER@HOST:PORT/DB or "
+            "spanner://projects/P/instances/I/databases/D (migrated, and created if absent)."
+        ),
     ),
 ]
 
@@ -118,10 +121,18 @@ def db_migrate(
         typer.Option(
             "--database-url",
             envvar=_env("database_url"),
-            help="sqlite:///PATH (default backend) or postgresql://USER@HOST:PORT/DB.",
+            help=(
+                "sqlite:///PATH (default backend), postgresql://USER@HOST:PORT/DB or "
+                "spanner://projects/P/instances/I/databases/D (created if absent)."
+            ),
         ),
     ],
-    revision: Annotated[str, typer.Option(help="Revision to migrate up to.")] = "head",
+    revision: Annotated[
+        str,
+        typer.Option(
+            help="Schema revision to migrate up to (default: the newest; Spanner: a number)."
+        ),
+    ] = "head",
 ) -> None:
     """Create or upgrade the Kingdom database schema (safe to run at every start)."""
     from sqlalchemy.exc import ArgumentError, SQLAlchemyError

@@ -1,4 +1,5 @@
-"""Kingdom schema migrations (alembic, configured in code: no alembic.ini)."""
+"""Kingdom schema migrations: alembic (configured in code: no alembic.ini) for SQL databases,
+numbered DDL batches (`cmms.kingdom.db.spanner.migrate`) for `spanner://` URLs."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from cmms.common.spanner.url import is_spanner_url
 from cmms.kingdom.db.engine import configure_sqlite, sync_url
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -31,7 +33,14 @@ def alembic_config(connection: Connection | None = None, url: str | URL | None =
 
 
 def upgrade(url: str | URL, revision: str = "head") -> None:
-    """Migrate the database at `url` up to `revision`."""
+    """Migrate the database at `url` up to `revision` (Spanner: a version number or "head";
+    the database is created if absent)."""
+    if is_spanner_url(url):
+        # Imported here: the Spanner SDK is an optional extra.
+        from cmms.kingdom.db.spanner.migrate import upgrade_spanner
+
+        upgrade_spanner(str(url), revision)
+        return
     _with_sync_connection(url, lambda c: command.upgrade(alembic_config(c), revision))
 
 
@@ -40,6 +49,12 @@ def downgrade(url: str | URL, revision: str = "base") -> None:
 
 
 def current_revision(url: str | URL) -> str | None:
+    """The revision the database at `url` is at, or None if it was never migrated."""
+    if is_spanner_url(url):
+        from cmms.kingdom.db.spanner.migrate import current_spanner_revision
+
+        version = current_spanner_revision(str(url))
+        return None if version is None else str(version)
     found: list[str | None] = []
 
     def read(connection: Connection) -> None:
