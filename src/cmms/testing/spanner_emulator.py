@@ -37,6 +37,9 @@ INSTANCE = "cmms-test"
 _START_TIMEOUT_SECONDS = 60.0
 _POLL_INTERVAL_SECONDS = 0.1
 _STOP_GRACE_SECONDS = 5.0
+# The emulator refuses a 101st database in one instance, and a full suite makes several hundred:
+# hand out databases from a fresh instance before the current one fills up.
+_DATABASES_PER_INSTANCE = 90
 
 
 def spanner_emulator_binary() -> Path | None:
@@ -53,11 +56,23 @@ class SpannerEmulator:
     process: subprocess.Popen[bytes]
     log_path: Path
     _stopped: bool = field(default=False, repr=False)
+    _instance_number: int = field(default=0, repr=False)
+    _databases_in_instance: int = field(default=0, repr=False)
+
+    @property
+    def instance(self) -> str:
+        """The instance new databases are created in."""
+        return INSTANCE if self._instance_number == 0 else f"{INSTANCE}-{self._instance_number}"
 
     def new_database_url(self, prefix: str = "cmms") -> str:
         """The URL of a database nobody has used (Spanner database ids: at most 30 characters)."""
+        if self._databases_in_instance >= _DATABASES_PER_INSTANCE:
+            self._instance_number += 1
+            self._databases_in_instance = 0
+            _create_instance_when_ready(self, self.instance)
+        self._databases_in_instance += 1
         name = f"{prefix}-{uuid.uuid4().hex[:12]}"[:30]
-        return f"spanner://projects/{PROJECT}/instances/{INSTANCE}/databases/{name}"
+        return f"spanner://projects/{PROJECT}/instances/{self.instance}/databases/{name}"
 
     def log_tail(self, lines: int = 30) -> str:
         try:
@@ -103,14 +118,14 @@ def start_spanner_emulator(binary: Path) -> SpannerEmulator:
     # Tests that die before their fixture teardown must not leave the emulator running.
     atexit.register(emulator.stop)
     try:
-        _create_instance_when_ready(emulator)
+        _create_instance_when_ready(emulator, INSTANCE)
     except BaseException:
         emulator.stop()
         raise
     return emulator
 
 
-def _create_instance_when_ready(emulator: SpannerEmulator) -> None:
+def _create_instance_when_ready(emulator: SpannerEmulator, instance_id: str) -> None:
     from google.api_core.exceptions import GoogleAPICallError
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import spanner
@@ -120,9 +135,9 @@ def _create_instance_when_ready(emulator: SpannerEmulator) -> None:
         credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
     )
     instance = client.instance(
-        INSTANCE,
+        instance_id,
         configuration_name=f"projects/{PROJECT}/instanceConfigs/{EMULATOR_INSTANCE_CONFIG}",
-        display_name=INSTANCE,
+        display_name=instance_id,
         node_count=1,
     )
     deadline = time.monotonic() + _START_TIMEOUT_SECONDS
