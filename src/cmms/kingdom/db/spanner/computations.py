@@ -70,7 +70,7 @@ class SpannerComputationRepository:
                 **params,
             )
             records = [MeasurementRecord.from_mapping(r) for r in rows]
-            return [reads.snapshot(snapshot, r) for r in records]
+            return reads.snapshots(snapshot, records)
 
         return await self._store.read(query)
 

@@ -34,6 +34,9 @@ from cmms.kingdom.planning import (
 from cmms.kingdom.protocol_configs import build_configs
 from cmms.kingdom.timestamps import from_micros
 
+# Measurements cancelled per transaction by the TTL job.
+CANCEL_CHUNK = 100
+
 
 class SpannerMeasurementRepository:
     def __init__(self, store: SpannerKingdomStore, config: KingdomConfig) -> None:
@@ -211,7 +214,7 @@ class SpannerMeasurementRepository:
                 **params,
             )
             records = [MeasurementRecord.from_mapping(r) for r in rows[:page_size]]
-            return [reads.snapshot(snapshot, r) for r in records], len(rows) > page_size
+            return reads.snapshots(snapshot, records), len(rows) > page_size
 
         items, more = await self._store.read(query)
         token = page_token_of(items[-1].measurement) if more else ""
@@ -237,22 +240,40 @@ class SpannerMeasurementRepository:
     async def cancel_expired(
         self, created_before_us: int, *, batch_size: int = 1000, dry_run: bool = False
     ) -> list[int]:
-        """Cancel up to `batch_size` pending measurements created before the cutoff (TTL job)."""
+        """Cancel up to `batch_size` pending measurements created before the cutoff (TTL job).
 
-        def work(tx: SpannerWriteTx) -> list[int]:
-            rows = select_rows(
-                tx.transaction,
-                "measurements",
-                "state IN UNNEST(@pending) AND create_time_us < @cutoff",
-                order_by="create_time_us",
-                limit=batch_size,
-                pending=sorted(s.value for s in PENDING_MEASUREMENT_STATES),
-                cutoff=created_before_us,
-            )
-            expired = [MeasurementRecord.from_mapping(r) for r in rows]
-            if not dry_run:
+        In transactions of at most `CANCEL_CHUNK` measurements: a Spanner commit holds a bounded
+        number of mutations, and each cancellation writes the measurement, a log entry and every
+        open requisition (each also updating indexes).
+        """
+        if dry_run:
+            expired = await self._store.read(lambda s: _expired(s, created_before_us, batch_size))
+            return [r.measurement_id for r in expired]
+        cancelled: list[int] = []
+        while len(cancelled) < batch_size:
+            chunk = min(CANCEL_CHUNK, batch_size - len(cancelled))
+
+            def work(tx: SpannerWriteTx, limit: int = chunk) -> list[int]:
+                expired = _expired(tx.transaction, created_before_us, limit)
                 for record in expired:
                     end_measurement(tx, record, MeasurementState.CANCELLED)
-            return [r.measurement_id for r in expired]
+                return [r.measurement_id for r in expired]
 
-        return await self._store.write(work)
+            done = await self._store.write(work)
+            cancelled += done
+            if len(done) < chunk:
+                break
+        return cancelled
+
+
+def _expired(reader: Any, created_before_us: int, limit: int) -> list[MeasurementRecord]:
+    rows = select_rows(
+        reader,
+        "measurements",
+        "state IN UNNEST(@pending) AND create_time_us < @cutoff",
+        order_by="create_time_us",
+        limit=limit,
+        pending=sorted(s.value for s in PENDING_MEASUREMENT_STATES),
+        cutoff=created_before_us,
+    )
+    return [MeasurementRecord.from_mapping(r) for r in rows]

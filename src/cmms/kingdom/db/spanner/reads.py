@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
 
 from cmms.kingdom.db.records import (
     CertificateRecord,
@@ -14,8 +14,10 @@ from cmms.kingdom.db.records import (
     ParticipantRecord,
     RequisitionRecord,
 )
-from cmms.kingdom.db.spanner.rows import select_one, select_rows
+from cmms.kingdom.db.spanner.rows import Row, select_one, select_rows
 from cmms.kingdom.db.spanner.schema import REQUISITION_ID_INDEX
+
+T = TypeVar("T")
 
 
 def certificate(reader: Any, certificate_id: int) -> CertificateRecord | None:
@@ -64,32 +66,54 @@ def requisition(reader: Any, requisition_id: int) -> RequisitionRecord | None:
 
 def snapshot(reader: Any, record: MeasurementRecord) -> MeasurementSnapshot:
     """`record` with its requisitions, participants and every certificate they reference."""
-    reqs = tuple(
-        RequisitionRecord.from_mapping(r)
-        for r in select_rows(
-            reader,
-            "requisitions",
-            "measurement_id = @id",
-            order_by="position",
-            id=record.measurement_id,
-        )
-    )
-    parts = tuple(
-        ParticipantRecord.from_mapping(r)
-        for r in select_rows(
-            reader,
-            "computation_participants",
-            "measurement_id = @id",
-            order_by="position",
-            id=record.measurement_id,
-        )
-    )
-    certificate_ids = [record.measurement_consumer_certificate_id, record.result_certificate_id]
-    certificate_ids += [r.data_provider_certificate_id for r in reqs]
-    certificate_ids += [r.direct_result_certificate_id for r in reqs]
-    certificate_ids += [p.duchy_certificate_id for p in parts]
+    return snapshots(reader, [record])[0]
+
+
+def snapshots(reader: Any, records: Sequence[MeasurementRecord]) -> list[MeasurementSnapshot]:
+    """The snapshots of several measurements in four queries, whatever their number (a page of
+    the stream or of a listing would otherwise cost four round trips per measurement)."""
+    if not records:
+        return []
+    ids = [r.measurement_id for r in records]
+    reqs = _children(reader, "requisitions", ids, RequisitionRecord.from_mapping)
+    parts = _children(reader, "computation_participants", ids, ParticipantRecord.from_mapping)
+    certificate_ids: list[int | None] = []
+    for record in records:
+        certificate_ids += [record.measurement_consumer_certificate_id]
+        certificate_ids += [record.result_certificate_id]
+    for requisition in (r for group in reqs.values() for r in group):
+        certificate_ids += [requisition.data_provider_certificate_id]
+        certificate_ids += [requisition.direct_result_certificate_id]
+    certificate_ids += [p.duchy_certificate_id for group in parts.values() for p in group]
     certs = certificates_by_id(reader, certificate_ids)
-    return MeasurementSnapshot(record, reqs, parts, certs)
+    result = []
+    for record in records:
+        own_reqs = tuple(reqs.get(record.measurement_id, ()))
+        own_parts = tuple(parts.get(record.measurement_id, ()))
+        wanted = {record.measurement_consumer_certificate_id, record.result_certificate_id}
+        wanted |= {r.data_provider_certificate_id for r in own_reqs}
+        wanted |= {r.direct_result_certificate_id for r in own_reqs}
+        wanted |= {p.duchy_certificate_id for p in own_parts}
+        own_certs = {i: c for i, c in certs.items() if i in wanted}
+        result.append(MeasurementSnapshot(record, own_reqs, own_parts, own_certs))
+    return result
+
+
+def _children(
+    reader: Any, table: str, measurement_ids: list[int], build: Callable[[Row], T]
+) -> dict[int, list[T]]:
+    """Rows of an interleaved child table by measurement, each list in `position` order."""
+    grouped: dict[int, list[T]] = {}
+    rows = select_rows(
+        reader,
+        table,
+        "measurement_id IN UNNEST(@ids)",
+        order_by="measurement_id, position",
+        ids=measurement_ids,
+    )
+    for row in rows:
+        grouped.setdefault(row["measurement_id"], []).append(build(row))
+    return grouped
 
 
 def snapshot_of(reader: Any, measurement_id: int) -> MeasurementSnapshot:

@@ -13,6 +13,7 @@ from typing import Any
 from cmms.common.spanner.params import query_params
 from cmms.kingdom.db.records import (
     FailureReason,
+    MeasurementRecord,
     MeasurementSnapshot,
     MeasurementState,
     Protocol,
@@ -27,7 +28,7 @@ from cmms.kingdom.db.requisitions import (
     require_open,
 )
 from cmms.kingdom.db.spanner import reads
-from cmms.kingdom.db.spanner.rows import column_list, row_of, update
+from cmms.kingdom.db.spanner.rows import Row, column_list, row_of, select_rows, update
 from cmms.kingdom.db.spanner.store import SpannerKingdomStore, SpannerWriteTx
 from cmms.kingdom.db.spanner.transitions import end_measurement, set_measurement_state
 from cmms.kingdom.db.transitions import check_etag
@@ -69,11 +70,18 @@ class SpannerRequisitionRepository:
                 RequisitionRecord.from_mapping(row_of("requisitions", values))
                 for values in snapshot.execute_sql(sql, **query_params(**params))
             ]
-            views = [
-                RequisitionView(r, reads.snapshot_of(snapshot, r.measurement_id))
-                for r in rows[:page_size]
-            ]
-            return views, len(rows) > page_size
+            page = rows[:page_size]
+            measurements = {
+                m.measurement_id: m
+                for m in map(MeasurementRecord.from_mapping, _measurements(snapshot, page))
+            }
+            by_id = {
+                s.measurement.measurement_id: s
+                for s in reads.snapshots(snapshot, list(measurements.values()))
+            }
+            return [RequisitionView(r, by_id[r.measurement_id]) for r in page], len(
+                rows
+            ) > page_size
 
         views, more = await self._store.read(query)
         last = views[-1].requisition.requisition_id if more and views else None
@@ -233,6 +241,13 @@ def _visible(reader: Any, dp_id: str, requisition_id: int) -> RequisitionView:
     ):
         raise not_found("requisition not found")
     return RequisitionView(record, reads.snapshot_of(reader, record.measurement_id))
+
+
+def _measurements(reader: Any, requisitions: list[RequisitionRecord]) -> list[Row]:
+    ids = sorted({r.measurement_id for r in requisitions})
+    if not ids:
+        return []
+    return select_rows(reader, "measurements", "measurement_id IN UNNEST(@ids)", ids=ids)
 
 
 def _view(reader: Any, requisition_id: int) -> RequisitionView:
