@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from cmms.common.errors import UserError
+from cmms.deploy.local.options import DEFAULT_POPULATION_SIZE
 
 if TYPE_CHECKING:
     from cmms.deploy.local.options import LocalOptions
@@ -47,7 +48,7 @@ def up(
         typer.Option(
             "--population", envvar="CMMS_LOCAL_POPULATION", help="VIDs in the synthetic population."
         ),
-    ] = 20_000,
+    ] = DEFAULT_POPULATION_SIZE,
     population_seed: Annotated[
         int, typer.Option("--population-seed", envvar="CMMS_LOCAL_POPULATION_SEED")
     ] = 1,

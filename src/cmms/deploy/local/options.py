@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
-DEFAULT_POPULATION_SIZE = 20_000
+# Small enough that a demo of all four protocols takes about two minutes on two cores (Liquid
+# Legions' time grows with the reach).
+DEFAULT_POPULATION_SIZE = 3_000
 
 
 @dataclass(frozen=True)
@@ -30,8 +33,14 @@ class LocalOptions:
     # Local loops poll far more often than production ones: a laptop has nothing to save.
     edp_poll_interval_seconds: float = 0.5
     scheduler_polling_delay: str = "200ms"
+    # Worker processes of each LLv2 mill job's kernels (0: one per CPU).
+    mill_parallelism: int = 0
     startup_timeout_seconds: float = 180.0
     stop_grace_seconds: float = 15.0
+
+    @property
+    def resolved_mill_parallelism(self) -> int:
+        return self.mill_parallelism or os.cpu_count() or 1
 
     def __post_init__(self) -> None:
         if self.population_size < 1:

@@ -258,6 +258,7 @@ def mill_args(topology: Topology, duchy_id: str) -> list[str]:
         "--consent-signaling-certificate-resource-name=" + topology.duchy_certificates[duchy_id],
         f"--consent-signaling-private-key-der-file={files.cs_key}",
         *_kek_flags(topology, duchy_id),
+        f"--parallelism={topology.options.resolved_mill_parallelism}",
     ]
 
 

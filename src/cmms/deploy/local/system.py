@@ -151,8 +151,9 @@ class LocalSystem:
         await supervisor.start([edp_spec(topology, e) for e in DATA_PROVIDERS])
         await supervisor.wait_healthy(timeout)
 
-        endpoints = endpoints_of(topology)
-        endpoints.write(layout.endpoints)
+        endpoints_of(topology).write(layout.endpoints)
+        # Read back as clients read it: the PKI directory resolved against the file.
+        endpoints = Endpoints.load(layout.endpoints)
         self._endpoints = endpoints
         self._report(f"ready: {layout.endpoints}")
         return endpoints
