@@ -24,14 +24,25 @@ def test_bad_external_ids_are_refused(bad: str) -> None:
         decode_external_id(bad)
 
 
+# protobuf Timestamps end at 9999-12-31T23:59:59.999999Z.
+LAST_VALID_MICROS = 253402300799_999999
+
+
 @given(
-    st.integers(min_value=0, max_value=2**62), st.integers(min_value=1, max_value=MAX_EXTERNAL_ID)
+    st.integers(min_value=0, max_value=LAST_VALID_MICROS),
+    st.integers(min_value=1, max_value=MAX_EXTERNAL_ID),
 )
 def test_stream_tokens_round_trip(micros: int, computation_id: int) -> None:
     position = StreamPosition(micros, computation_id)
     token = encode_token(position)
     assert "=" not in token
     assert decode_token(token) == position
+
+
+def test_token_past_the_timestamp_range_is_malformed() -> None:
+    token = encode_token(StreamPosition(LAST_VALID_MICROS + 1, 1))
+    with pytest.raises(ValueError, match="malformed continuation token"):
+        decode_token(token)
 
 
 def test_etag_follows_the_reference_recipe() -> None:
