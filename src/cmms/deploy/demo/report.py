@@ -32,22 +32,37 @@ def write_chart(plan: Sequence[DemoMeasurement], directory: Path) -> Path:
 
     figure, (reach_axes, frequency_axes) = pyplot.subplots(1, 2, figsize=(12, 4.5))
     try:
+        # Estimates sit within a few percent of the truth: plot the difference, not the heights.
         labels = [entry.protocol.value for entry in plan]
-        estimates = [entry.reach_estimate or 0 for entry in plan]
-        positions = range(len(plan))
-        bars = reach_axes.bar(positions, estimates, color="tab:blue", label="estimate")
-        for bar, entry in zip(bars, plan, strict=True):
-            if not entry.succeeded:
-                bar.set_color("tab:red")
-        for position, entry in zip(positions, plan, strict=True):
-            reach_axes.hlines(
-                entry.reach_truth, position - 0.4, position + 0.4, colors="black", label=None
+        positions = list(range(len(plan)))
+        errors = [
+            100 * (entry.reach_estimate - entry.reach_truth) / entry.reach_truth
+            if entry.reach_estimate is not None and entry.reach_truth
+            else 0.0
+            for entry in plan
+        ]
+        colors = ["tab:blue" if entry.succeeded else "tab:red" for entry in plan]
+        reach_axes.bar(positions, errors, color=colors)
+        reach_axes.axhline(0, color="black", linewidth=1)
+        for position, error, entry in zip(positions, errors, plan, strict=True):
+            text = (
+                f"{entry.reach_estimate} / {entry.reach_truth}"
+                if entry.reach_estimate is not None
+                else "failed"
             )
-        reach_axes.plot([], [], color="black", label="truth")
-        reach_axes.set_xticks(list(positions), labels)
-        reach_axes.set_ylabel("reach")
-        reach_axes.set_title("Reach: estimate and truth")
-        reach_axes.legend(loc="lower right")
+            reach_axes.annotate(
+                text,
+                (position, error),
+                textcoords="offset points",
+                xytext=(0, 4 if error >= 0 else -12),
+                ha="center",
+                fontsize=8,
+            )
+        reach_axes.set_xticks(positions, labels)
+        reach_axes.set_ylabel("reach: estimate vs truth (%)")
+        reach_axes.set_title("Reach: relative error (labels: estimate / truth)")
+        bound = max([1.0, *(abs(e) for e in errors)]) * 1.3
+        reach_axes.set_ylim(-bound, bound)
 
         truth = next((e.frequency_truth for e in plan if e.frequency_truth is not None), None)
         if truth is not None:
