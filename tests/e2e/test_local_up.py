@@ -12,7 +12,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from cmms.deploy.local.options import LocalOptions
 from cmms.deploy.local.routing import LocalProtocol
 from cmms.deploy.local.system import DATA_PROVIDERS
 from cmms.deploy.local.truth import true_reach_and_frequency
+from cmms.testing.processes import cmms, processes_mentioning
 
 pytestmark = pytest.mark.e2e
 
@@ -34,29 +34,6 @@ MAX_FREQUENCY = 10
 STARTUP_TIMEOUT_SECONDS = 240
 MEASURE_TIMEOUT_SECONDS = 300
 STOP_TIMEOUT_SECONDS = 60
-
-
-def cmms(*args: str) -> list[str]:
-    beside = Path(sys.executable).with_name("cmms")
-    if beside.is_file():
-        return [str(beside), *args]
-    return [sys.executable, "-c", "from cmms.deploy.cli import main; main()", *args]
-
-
-def processes_mentioning(text: str) -> list[int]:
-    """Live (non-zombie) processes whose command line contains `text`."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if text in command and state != "Z":
-            found.append(int(entry.name))
-    return found
 
 
 @dataclass
