@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import sys
 import tempfile
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 import typer
 
@@ -15,6 +17,8 @@ from cmms.common.errors import UserError
 from cmms.deploy.cli.local import parse_noise, report_failure
 from cmms.deploy.local.options import DEFAULT_POPULATION_SIZE
 from cmms.deploy.local.routing import LocalProtocol
+
+Result = TypeVar("Result")
 
 DEFAULT_PROTOCOLS = "llv2,ro-llv2,hmss,trustee"
 
@@ -71,10 +75,13 @@ def demo(
     stderr = Console(stderr=True)
     try:
         with LiveProgress(stderr) as progress:
-            plan = asyncio.run(run_demo(options, chosen, progress))
+            plan = asyncio.run(_until_signal(run_demo(options, chosen, progress)))
     except SupervisorError as error:
         report_failure(error)
         raise typer.Exit(1) from None
+    except asyncio.CancelledError:
+        print("cmms demo: interrupted; the system was stopped", file=sys.stderr)
+        raise typer.Exit(130) from None
     report = write_json(plan, directory)
     chart = write_chart(plan, directory)
     if as_json:
@@ -89,6 +96,19 @@ def demo(
         print(f"cmms demo: {entry.protocol.value} failed: {entry.error}", file=sys.stderr)
     if failed:
         raise typer.Exit(1)
+
+
+async def _until_signal(work: Coroutine[Any, Any, Result]) -> Result:
+    """Run `work`; SIGINT or SIGTERM cancels it, so that the system it started is stopped."""
+    task = asyncio.ensure_future(work)
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, task.cancel)
+    try:
+        return await task
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
 
 
 def parse_protocols(text: str) -> list[LocalProtocol]:
