@@ -85,6 +85,17 @@ def up(
             "(databases BASE_kingdom, BASE_worker1, ... created when missing).",
         ),
     ] = "sqlite",
+    duchy_database: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--duchy-database",
+            metavar="DUCHY=URL",
+            help="Give one duchy its own database instead (repeatable): a sqlite:///FILE, "
+            "postgresql://... or spanner://projects/P/instances/I/databases/D URL (Spanner: "
+            "created when missing; on the emulator, set SPANNER_EMULATOR_HOST, which every "
+            "process inherits).",
+        ),
+    ] = None,
     blob_storage: Annotated[
         str | None,
         typer.Option(
@@ -101,6 +112,7 @@ def up(
     reach-only LLv2 (reach), mc-hmss HMSS, mc-trustee TrusTee. Logs: WORKDIR/logs/.
     """
     from cmms.deploy.local.options import LocalOptions
+    from cmms.deploy.local.storage import parse_duchy_databases
 
     try:
         options = LocalOptions(
@@ -111,6 +123,7 @@ def up(
             reach_fraction=reach_fraction,
             noise=parse_noise(noise),
             database=database,
+            duchy_databases=parse_duchy_databases(duchy_database or []),
             blob_storage=blob_storage,
         )
     except ValueError as error:

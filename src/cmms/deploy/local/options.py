@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 # Small enough that a demo of all four protocols takes about two minutes on two cores (Liquid
@@ -17,7 +18,9 @@ class LocalOptions:
 
     `database` is `sqlite` (one file per party under the workdir) or a PostgreSQL server URL
     (one database per party on it, created when missing). `blob_storage` is a base URL each duchy
-    gets its own folder under; default `file://{workdir}/blobs`.
+    gets its own folder under; default `file://{workdir}/blobs`. `duchy_databases` gives single
+    duchies their own database URL instead (`sqlite:///...`, `postgresql://...` or
+    `spanner://projects/P/instances/I/databases/D`), e.g. one duchy on Spanner, the rest on SQLite.
     """
 
     workdir: Path
@@ -30,6 +33,7 @@ class LocalOptions:
     noise: bool = True
     database: str = "sqlite"
     blob_storage: str | None = None
+    duchy_databases: Mapping[str, str] = field(default_factory=dict)
     # Local loops poll far more often than production ones: a laptop has nothing to save.
     edp_poll_interval_seconds: float = 0.5
     scheduler_polling_delay: str = "200ms"

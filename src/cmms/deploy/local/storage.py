@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from cmms.common.errors import UserError
+from cmms.common.spanner.url import SpannerUrl, is_spanner_url
 
 SQLITE = "sqlite"
+# What a single duchy's own database URL may be (`--duchy-database DUCHY=URL`).
+_DUCHY_DATABASE_SCHEMES = ("sqlite", "postgresql", "spanner")
 _SHAREABLE_SCHEMES = ("file", "s3", "gs")
 
 
@@ -31,6 +34,47 @@ def database_urls(database: str, directory: Path, parties: Iterable[str]) -> dic
         name = re.sub(r"[^a-z0-9_]", "_", f"{base}_{party}".lower())
         urls[party] = urlunsplit(split._replace(path=f"/{name}"))
     return urls
+
+
+def parse_duchy_databases(pairs: Sequence[str]) -> dict[str, str]:
+    """`DUCHY=URL` pairs (from `--duchy-database`) as a mapping; a duchy named twice is an error."""
+    overrides: dict[str, str] = {}
+    for pair in pairs:
+        duchy, sep, url = pair.partition("=")
+        duchy, url = duchy.strip(), url.strip()
+        if not sep or not duchy or not url:
+            raise UserError(f"--duchy-database takes DUCHY=URL, got {pair!r}")
+        if duchy in overrides:
+            raise UserError(f"--duchy-database names duchy {duchy!r} twice")
+        overrides[duchy] = url
+    return overrides
+
+
+def with_duchy_databases(
+    urls: Mapping[str, str], overrides: Mapping[str, str], duchies: Iterable[str]
+) -> dict[str, str]:
+    """`urls` with each overridden duchy's database replaced by its own URL."""
+    known = list(duchies)
+    chosen = dict(urls)
+    for duchy, url in overrides.items():
+        if duchy not in known:
+            raise UserError(
+                f"--duchy-database: no duchy {duchy!r} (the duchies are {', '.join(known)})"
+            )
+        scheme = urlsplit(url).scheme.split("+", 1)[0]
+        if scheme not in _DUCHY_DATABASE_SCHEMES:
+            raise UserError(
+                f"--duchy-database {duchy}: want a sqlite:///, postgresql:// or "
+                f"spanner://projects/P/instances/I/databases/D URL, got {url!r}"
+            )
+        if is_spanner_url(url):
+            SpannerUrl.parse(url)  # a malformed one fails now, not in the duchy's first call
+        chosen[duchy] = url
+    return chosen
+
+
+def is_postgres_url(url: str) -> bool:
+    return urlsplit(url).scheme.startswith("postgresql")
 
 
 def ensure_postgres_databases(urls: Iterable[str]) -> None:

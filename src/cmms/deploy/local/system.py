@@ -52,6 +52,8 @@ from cmms.deploy.local.storage import (
     database_urls,
     duchy_blob_urls,
     ensure_postgres_databases,
+    is_postgres_url,
+    with_duchy_databases,
 )
 from cmms.deploy.local.supervisor import Supervisor
 from cmms.duchy.herald.config import dump_protocols_setup_config
@@ -111,11 +113,19 @@ class LocalSystem:
             dump_protocols_setup_config(protocols_setup_config()), encoding="utf-8"
         )
         self._prepare_keys()
-        databases = database_urls(options.database, layout.databases, ("kingdom", *DUCHIES))
+        databases = with_duchy_databases(
+            database_urls(options.database, layout.databases, ("kingdom", *DUCHIES)),
+            options.duchy_databases,
+            DUCHIES,
+        )
         if options.database == SQLITE:
             layout.databases.mkdir(parents=True, exist_ok=True)
-        else:
-            await asyncio.to_thread(ensure_postgres_databases, databases.values())
+        postgres = [url for url in databases.values() if is_postgres_url(url)]
+        if postgres:
+            await asyncio.to_thread(ensure_postgres_databases, postgres)
+        for duchy_id, url in options.duchy_databases.items():
+            # Spanner databases are created by the internal API's migration (`--migrate`).
+            self._report(f"{duchy_id}: database {url}")
         self._report("seeding the Kingdom")
         certificates = await _seed_kingdom(databases["kingdom"], config, layout)
         pool = PortPool(KINGDOM_PORT_COUNT + DUCHY_PORT_COUNT * len(DUCHIES))
