@@ -8,6 +8,11 @@ supervisor end whatever a child left behind (a scheduler's mill jobs) with one `
 Any child that exits before `stop()` is a failure: `ChildFailedError` names it, its exit code and
 the last lines of its log. `stop()` ends the waves newest first: SIGTERM to each child, a grace
 period to drain, then SIGKILL to the child's whole process group.
+
+Fault injection (the reliability tests) takes one child down on purpose with `stop_child` (SIGTERM
+and the grace, or SIGKILL at once) and brings it back with `start_child`: the same command, so the
+same ports. A child stopped on purpose is not a failure until it is started again.
+`descendants` lists what a child started (a mill scheduler's mill jobs).
 """
 
 from __future__ import annotations
@@ -111,6 +116,8 @@ class _Child:
     wave: int
     exited: asyncio.Task[int]
     healthy: bool = False
+    # Stopped by `stop_child`: its exit is expected, not a failure.
+    stopped_on_purpose: bool = False
 
     @property
     def running(self) -> bool:
@@ -152,11 +159,14 @@ class Supervisor:
         wave = self._waves
         self._waves += 1
         for spec in specs:
-            log_file = self._log_dir / f"{spec.name}.log"
-            with log_file.open("ab") as output:
-                process = await self._spawn(spec, output, log_file)
-            exited = asyncio.create_task(process.wait(), name=f"child-{spec.name}")
-            self._children[spec.name] = _Child(spec, process, log_file, wave, exited)
+            await self._launch(spec, wave)
+
+    async def _launch(self, spec: ChildSpec, wave: int) -> None:
+        log_file = self._log_dir / f"{spec.name}.log"
+        with log_file.open("ab") as output:
+            process = await self._spawn(spec, output, log_file)
+        exited = asyncio.create_task(process.wait(), name=f"child-{spec.name}")
+        self._children[spec.name] = _Child(spec, process, log_file, wave, exited)
 
     async def _spawn(
         self, spec: ChildSpec, output: IO[bytes], log_file: Path
@@ -182,7 +192,7 @@ class Supervisor:
         Raises `ChildFailedError` as soon as any child has exited, `HealthTimeoutError` when the
         time is up.
         """
-        chosen = [self._children[n] for n in names] if names is not None else self.children()
+        chosen = [self._children[n] for n in names] if names is not None else self._watched()
         pending = [c for c in chosen if not c.healthy]
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -204,7 +214,7 @@ class Supervisor:
                 )
             # Wake up early if a child dies, so that its failure is reported at once.
             await asyncio.wait(
-                [c.exited for c in self.children()],
+                [c.exited for c in self._watched()],
                 timeout=min(_PROBE_INTERVAL_SECONDS, remaining),
                 return_when=asyncio.FIRST_COMPLETED,
             )
@@ -236,9 +246,13 @@ class Supervisor:
     def returncode(self, name: str) -> int | None:
         return self._children[name].process.returncode
 
+    def _watched(self) -> list[_Child]:
+        """The children expected to be running (all but those stopped on purpose)."""
+        return [c for c in self._children.values() if not c.stopped_on_purpose]
+
     def failure(self) -> ChildFailedError | None:
         """The first child (in start order) that has exited, described; None if all run."""
-        for child in self._children.values():
+        for child in self._watched():
             if child.exited.done():
                 return self._failure_of(child)
         return None
@@ -254,7 +268,7 @@ class Supervisor:
             failure = self.failure()
             if failure is not None:
                 return failure
-            waiters = [c.exited for c in self._children.values()]
+            waiters = [c.exited for c in self._watched()]
             if not waiters:
                 await asyncio.Event().wait()
             await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
@@ -264,6 +278,39 @@ class Supervisor:
         return ChildFailedError(
             child.spec.name, returncode, child.log_file, tail_of(child.log_file, self._tail_lines)
         )
+
+    def descendants(self, name: str) -> list[int]:
+        """Live processes a child started, at any depth (Linux: read from /proc)."""
+        return process_descendants(self._children[name].process.pid)
+
+    # ----------------------------------------------------------------------------- faults
+
+    async def stop_child(self, name: str, *, kill: bool = False) -> int:
+        """Stop one running child on purpose; returns its exit code.
+
+        `kill` sends SIGKILL to its process group at once (a crash); otherwise SIGTERM, the grace
+        period, then SIGKILL. Until `start_child`, its absence is not a failure.
+        """
+        child = self._children[name]
+        if not child.running:
+            raise SupervisorError(f"{name} is not running")
+        child.stopped_on_purpose = True
+        if kill:
+            _kill_group(child.process.pid)
+        await self._stop_child(child)
+        return child.exited.result()
+
+    async def start_child(self, name: str) -> None:
+        """Start again, with the same command, a child stopped with `stop_child`.
+
+        Does not wait for it to be healthy: call `wait_healthy([name])`.
+        """
+        child = self._children[name]
+        if self._stopping:
+            raise SupervisorError("the supervisor is stopping")
+        if not child.stopped_on_purpose:
+            raise SupervisorError(f"{name} was not stopped with stop_child")
+        await self._launch(child.spec, child.wave)
 
     # ----------------------------------------------------------------------------- stopping
 
@@ -290,6 +337,27 @@ class Supervisor:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
+
+
+def process_descendants(pid: int) -> list[int]:
+    """Live (non-zombie) processes below `pid`, at any depth, read from /proc."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[0] != "Z":
+            parents.setdefault(int(fields[1]), []).append(int(entry.name))
+    found: list[int] = []
+    frontier = [pid]
+    while frontier:
+        children = parents.get(frontier.pop(), [])
+        found += children
+        frontier += children
+    return sorted(found)
 
 
 def _kill_group(pgid: int) -> None:

@@ -194,3 +194,63 @@ async def test_names_must_be_unique(tmp_path: Path) -> None:
         await supervisor.start([serving(tmp_path, "one")])
         with pytest.raises(ValueError, match="repeated"):
             await supervisor.start([serving(tmp_path, "one")])
+
+
+async def test_a_child_stopped_on_purpose_is_no_failure_and_starts_again(tmp_path: Path) -> None:
+    async with Supervisor(tmp_path / "logs") as supervisor:
+        await supervisor.start([serving(tmp_path, "kingdom"), serving(tmp_path, "herald")])
+        await supervisor.wait_healthy(timeout=60)
+        first = supervisor.pid("kingdom")
+        assert await supervisor.stop_child("kingdom") == 0
+        assert gone(first)
+        assert supervisor.failure() is None
+        # Waiting on the others is not disturbed by the child that is away.
+        await supervisor.wait_healthy(timeout=60)
+        (tmp_path / "kingdom.ready").unlink()
+        await supervisor.start_child("kingdom")
+        await supervisor.wait_healthy(timeout=60, names=["kingdom"])
+        assert supervisor.pid("kingdom") != first
+        assert supervisor.failure() is None
+        # Once started again it is watched again.
+        os.kill(supervisor.pid("kingdom"), signal.SIGKILL)
+        failure = await supervisor.wait_for_failure()
+    assert failure.name == "kingdom"
+    assert (tmp_path / "logs" / "kingdom.log").read_text().count("serving kingdom") == 2
+
+
+async def test_a_child_can_be_crashed_on_purpose(tmp_path: Path) -> None:
+    async with Supervisor(tmp_path / "logs") as supervisor:
+        await supervisor.start([serving(tmp_path, "kingdom"), serving(tmp_path, "herald")])
+        await supervisor.wait_healthy(timeout=60)
+        assert await supervisor.stop_child("kingdom", kill=True) == -signal.SIGKILL
+        # The crash is not reported; another child dying still is.
+        os.kill(supervisor.pid("herald"), signal.SIGTERM)
+        failure = await supervisor.wait_for_failure()
+    assert failure.name == "herald"
+    # It never ran its SIGTERM handler.
+    assert (tmp_path / "stopped.txt").read_text().split() == ["herald"]
+
+
+async def test_only_a_child_stopped_on_purpose_can_be_started_again(tmp_path: Path) -> None:
+    async with Supervisor(tmp_path / "logs") as supervisor:
+        await supervisor.start([serving(tmp_path, "kingdom")])
+        await supervisor.wait_healthy(timeout=60)
+        with pytest.raises(SupervisorError, match="not stopped with stop_child"):
+            await supervisor.start_child("kingdom")
+        await supervisor.stop_child("kingdom")
+        with pytest.raises(SupervisorError, match="not running"):
+            await supervisor.stop_child("kingdom")
+
+
+async def test_descendants_are_what_a_child_started(tmp_path: Path) -> None:
+    pid_file = tmp_path / "grandchild.pid"
+    async with Supervisor(tmp_path / "logs") as supervisor:
+        await supervisor.start(
+            [
+                ChildSpec("scheduler", python(PARENT, pid_file), probe=FileProbe(pid_file)),
+                serving(tmp_path, "lonely"),
+            ]
+        )
+        await supervisor.wait_healthy(timeout=60)
+        assert supervisor.descendants("scheduler") == [int(pid_file.read_text())]
+        assert supervisor.descendants("lonely") == []
