@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 # Small enough that a demo of all four protocols takes about two minutes on two cores (Liquid
@@ -39,6 +40,11 @@ class LocalOptions:
     scheduler_polling_delay: str = "200ms"
     # Worker processes of each LLv2 mill job's kernels (0: one per CPU).
     mill_parallelism: int = 0
+    # Mill jobs each duchy's scheduler runs at once, per mill type (LLv2, HMSS, TrusTee).
+    mill_maximum_concurrency: int = 1
+    # How long a claim lasts before another mill job may take the work over (the scheduler's
+    # claims and the jobs' own); every stage has to end well inside it.
+    work_lock_duration: timedelta = timedelta(minutes=5)
     startup_timeout_seconds: float = 180.0
     stop_grace_seconds: float = 15.0
 
@@ -53,3 +59,11 @@ class LocalOptions:
             raise ValueError(f"overlap must be in [0, 1], got {self.overlap}")
         if not 0 < self.reach_fraction <= 1:
             raise ValueError(f"reach fraction must be in (0, 1], got {self.reach_fraction}")
+        if self.mill_maximum_concurrency < 1:
+            raise ValueError(
+                f"mill concurrency must be at least 1, got {self.mill_maximum_concurrency}"
+            )
+        if self.work_lock_duration <= timedelta(0):
+            raise ValueError(
+                f"the work lock duration must be positive, got {self.work_lock_duration}"
+            )

@@ -10,6 +10,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from cmms.common.durations import format_duration
 from cmms.common.identity import Principal
 from cmms.common.kms import local_kms_uri
 from cmms.deploy.local.layout import LocalLayout
@@ -259,7 +260,20 @@ def mill_args(topology: Topology, duchy_id: str) -> list[str]:
         f"--consent-signaling-private-key-der-file={files.cs_key}",
         *_kek_flags(topology, duchy_id),
         f"--parallelism={topology.options.resolved_mill_parallelism}",
+        f"--work-lock-duration={format_duration(topology.options.work_lock_duration)}",
     ]
+
+
+def mill_type_flags(options: LocalOptions) -> list[str]:
+    """Concurrency and lock duration of every mill type, as the scheduler takes them."""
+    lock = format_duration(options.work_lock_duration)
+    flags = []
+    for mill_type in ("llv2", "hmss", "trustee"):
+        flags += [
+            f"--{mill_type}-maximum-concurrency={options.mill_maximum_concurrency}",
+            f"--{mill_type}-work-lock-duration={lock}",
+        ]
+    return flags
 
 
 def mill_scheduler_spec(topology: Topology, duchy_id: str) -> ChildSpec:
@@ -272,6 +286,7 @@ def mill_scheduler_spec(topology: Topology, duchy_id: str) -> ChildSpec:
         f"--internal-api-target={target(duchy.internal_api.grpc)}",
         "--launcher=subprocess",
         f"--polling-delay={topology.options.scheduler_polling_delay}",
+        *mill_type_flags(topology.options),
         f"--successful-jobs-history-limit={MILL_JOB_HISTORY}",
         f"--failed-jobs-history-limit={MILL_JOB_HISTORY}",
         f"--mill-log-dir={topology.layout.mill_logs(duchy_id)}",

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from cmms.clients.endpoints import Endpoints
+from cmms.common.durations import parse_duration
 from cmms.common.errors import UserError
 from cmms.deploy.local.configs import DUCHIES, kingdom_config, protocols_setup_config
 from cmms.deploy.local.layout import LocalLayout
@@ -155,3 +156,32 @@ def test_options_are_checked(tmp_path: Path) -> None:
         LocalOptions(workdir=tmp_path, population_size=0)
     with pytest.raises(ValueError):
         LocalOptions(workdir=tmp_path, overlap=2)
+
+
+def test_mill_concurrency_and_lock_duration_reach_the_scheduler_and_its_jobs(
+    tmp_path: Path,
+) -> None:
+    world = topology(tmp_path)
+    options = LocalOptions(
+        workdir=tmp_path, mill_maximum_concurrency=4, work_lock_duration=timedelta(seconds=20)
+    )
+    world = Topology(**{**world.__dict__, "options": options})
+    argv = mill_scheduler_spec(world, "aggregator").argv
+    for mill_type in ("llv2", "hmss", "trustee"):
+        assert f"--{mill_type}-maximum-concurrency=4" in argv
+        assert f"--{mill_type}-work-lock-duration=20s" in argv
+    mill_args = [a.removeprefix("--mill-args=") for a in argv if a.startswith("--mill-args=")]
+    (lock,) = [a for a in mill_args if a.startswith("--work-lock-duration=")]
+    assert parse_duration(lock.split("=", 1)[1]) == timedelta(seconds=20)
+    defaults = mill_scheduler_spec(topology(tmp_path), "aggregator").argv
+    assert "--hmss-maximum-concurrency=1" in defaults
+    assert "--hmss-work-lock-duration=5m" in defaults
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [{"mill_maximum_concurrency": 0}, {"work_lock_duration": timedelta(0)}],
+)
+def test_mill_settings_are_checked(tmp_path: Path, bad: dict[str, object]) -> None:
+    with pytest.raises(ValueError):
+        LocalOptions(workdir=tmp_path, **bad)  # type: ignore[arg-type]
