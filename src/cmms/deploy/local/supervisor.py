@@ -279,9 +279,9 @@ class Supervisor:
             child.spec.name, returncode, child.log_file, tail_of(child.log_file, self._tail_lines)
         )
 
-    def descendants(self, name: str) -> list[int]:
-        """Live processes a child started, at any depth (Linux: read from /proc)."""
-        return process_descendants(self._children[name].process.pid)
+    def descendants(self, name: str, depth: int | None = None) -> list[int]:
+        """Live processes a child started (its own children at `depth` 1), from /proc."""
+        return process_descendants(self._children[name].process.pid, depth)
 
     # ----------------------------------------------------------------------------- faults
 
@@ -339,8 +339,9 @@ class Supervisor:
         await self.stop()
 
 
-def process_descendants(pid: int) -> list[int]:
-    """Live (non-zombie) processes below `pid`, at any depth, read from /proc."""
+def process_descendants(pid: int, depth: int | None = None) -> list[int]:
+    """Live (non-zombie) processes below `pid`, down to `depth` levels (default: all), read
+    from /proc."""
     parents: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -353,10 +354,11 @@ def process_descendants(pid: int) -> list[int]:
             parents.setdefault(int(fields[1]), []).append(int(entry.name))
     found: list[int] = []
     frontier = [pid]
-    while frontier:
-        children = parents.get(frontier.pop(), [])
-        found += children
-        frontier += children
+    level = 0
+    while frontier and (depth is None or level < depth):
+        frontier = [c for parent in frontier for c in parents.get(parent, [])]
+        found += frontier
+        level += 1
     return sorted(found)
 
 
