@@ -191,13 +191,15 @@ def mill_jobs(system: LocalSystem, duchy_id: str) -> dict[str, int]:
 class LogEvent:
     event: str
     fields: dict[str, object]
+    # The duchy whose mill job logged it, when read from the mill logs.
+    duchy: str | None = None
 
 
 def mill_job_log(system: LocalSystem, duchy_id: str, job: str) -> Path:
     return system.layout.mill_logs(duchy_id) / f"{job}.log"
 
 
-def log_events(path: Path) -> list[LogEvent]:
+def log_events(path: Path, duchy: str | None = None) -> list[LogEvent]:
     """The JSON lines of a log (torn or other lines skipped)."""
     events = []
     try:
@@ -212,7 +214,7 @@ def log_events(path: Path) -> list[LogEvent]:
         except ValueError:
             continue
         if isinstance(record, dict) and isinstance(record.get("event"), str):
-            events.append(LogEvent(record["event"], record))
+            events.append(LogEvent(record["event"], record, duchy))
     return events
 
 
@@ -223,7 +225,7 @@ def mill_log_events(system: LocalSystem, duchy_id: str | None = None) -> list[Lo
     events = []
     for directory in directories:
         for log in sorted(directory.glob("*.log")):
-            events += log_events(log)
+            events += log_events(log, directory.name)
     return events
 
 

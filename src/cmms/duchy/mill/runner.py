@@ -157,7 +157,12 @@ class StageRunner:
             log.info("computation moved on; not re-enqueued")
             return
         delay = self._backoff.delay_seconds(latest.attempt)
-        log.warning("transient error; retrying later", delay_seconds=delay)
+        log.warning(
+            "transient error; retrying later",
+            stage=graph_of(latest).stage(processed_stage).name,
+            attempt=latest.attempt,
+            delay_seconds=delay,
+        )
         await self._services.computations.enqueue(latest, delay, self._options.mill_id)
 
     async def _fail(self, token: Token, message: str) -> None:
