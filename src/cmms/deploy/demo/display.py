@@ -35,7 +35,7 @@ class LiveProgress(DemoObserver):
 
     def __exit__(self, *exc_info: object) -> None:
         if self._system is not None:
-            self._progress.update(self._system, total=1, completed=1)
+            self._progress.update(self._system, description="system: stopped", total=1, completed=1)
         self._progress.stop()
 
     def system_progress(self, message: str) -> None:
@@ -44,7 +44,8 @@ class LiveProgress(DemoObserver):
 
     def measurement_started(self, entry: DemoMeasurement) -> None:
         if self._system is not None:
-            self._progress.update(self._system, description="system: running", total=1, completed=1)
+            # Its clock stops here: the time shown is how long the system took to start.
+            self._progress.update(self._system, description="system: started", total=1, completed=1)
         self._tasks[entry.protocol.value] = self._progress.add_task(
             _label(entry, "creating"), total=None
         )
