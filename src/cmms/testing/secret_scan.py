@@ -94,12 +94,36 @@ def _words(data: np.ndarray) -> np.ndarray:
     return words
 
 
+_FILTER_BITS = 24
+_FILTER_MASK = np.uint64((1 << _FILTER_BITS) - 1)
+
+
+def _filter_of(keys: np.ndarray) -> np.ndarray:
+    """A table of the keys' low 24 bits: one cheap gather rules out almost every position."""
+    table = np.zeros(1 << _FILTER_BITS, dtype=np.bool_)
+    table[(keys & _FILTER_MASK).astype(np.intp)] = True
+    return table
+
+
+def _matches(words: np.ndarray, keys: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """Positions of `words` found in the sorted `keys`."""
+    if keys.size == 0:
+        return np.empty(0, dtype=np.int64)
+    candidates = np.flatnonzero(table[(words & _FILTER_MASK).astype(np.intp)])
+    if candidates.size == 0:
+        return candidates
+    found = np.searchsorted(keys, words[candidates])
+    np.minimum(found, keys.size - 1, out=found)
+    return candidates[keys[found] == words[candidates]]
+
+
 class NeedleSet:
     """Labelled secrets or plaintext fragments, each searched for in all its encodings."""
 
     def __init__(self) -> None:
         self._by_key: dict[int, list[_Form]] = defaultdict(list)
         self._keys: np.ndarray | None = None
+        self._table: np.ndarray | None = None
         self._longest = 0
         self.labels: set[str] = set()
 
@@ -115,14 +139,16 @@ class NeedleSet:
             self._longest = max(self._longest, len(form))
         self.labels.add(label)
         self._keys = None
+        self._table = None
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def find(self, data: bytes, where: str) -> list[Finding]:
         """Every occurrence of every needle in `data`."""
-        if self._keys is None:
+        if self._keys is None or self._table is None:
             self._keys = np.array(sorted(self._by_key), dtype=np.uint64)
+            self._table = _filter_of(self._keys)
         findings: set[Finding] = set()
         overlap = max(self._longest, KEY_LENGTH)
         start = 0
@@ -131,7 +157,7 @@ class NeedleSet:
             chunk = np.frombuffer(data, dtype=np.uint8, count=end - start, offset=start)
             if chunk.size >= KEY_LENGTH:
                 words = _words(chunk)
-                for position in np.flatnonzero(np.isin(words, self._keys)).tolist():
+                for position in _matches(words, self._keys, self._table).tolist():
                     for form in self._by_key[int(words[position])]:
                         begin = start + position - form.key_offset
                         if begin >= 0 and data.startswith(form.data, begin):
