@@ -114,7 +114,8 @@ def _matches(words: np.ndarray, keys: np.ndarray, table: np.ndarray) -> np.ndarr
         return candidates
     found = np.searchsorted(keys, words[candidates])
     np.minimum(found, keys.size - 1, out=found)
-    return candidates[keys[found] == words[candidates]]
+    matched: np.ndarray = candidates[keys[found] == words[candidates]]
+    return matched
 
 
 class NeedleSet:
