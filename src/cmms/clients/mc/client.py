@@ -35,6 +35,9 @@ from cmms.crypto.randomness import RandomSource
 
 Measurement = measurements_pb2.Measurement
 TERMINAL_STATES = frozenset({Measurement.SUCCEEDED, Measurement.FAILED, Measurement.CANCELLED})
+# Reads of a measurement the Kingdom may answer on a later try.
+UNANSWERED_CODES = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
+DEFAULT_MAX_UNANSWERED = 30
 
 
 class MeasurementConsumerError(Exception):
@@ -174,23 +177,37 @@ class MeasurementConsumerClient:
         on_update: Callable[[Measurement], None] | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         max_wait_seconds: float | None = None,
+        max_unanswered: int = DEFAULT_MAX_UNANSWERED,
     ) -> Measurement:
-        """Poll `GetMeasurement` until a terminal state; `on_update` sees every read."""
+        """Poll `GetMeasurement` until a terminal state; `on_update` sees every read.
+
+        A read the Kingdom cannot answer for now (UNAVAILABLE, DEADLINE_EXCEEDED: a restart, a
+        slow moment) is polled again on the same schedule, up to `max_unanswered` reads in a row;
+        the measurement goes on at the Kingdom meanwhile.
+        """
         next_delay = backoff.delays()
         waited = 0.0
+        unanswered = 0
+        state = "unread"
         while True:
-            measurement: Measurement = await self._stubs.measurements.GetMeasurement(
-                measurements_pb2.GetMeasurementRequest(name=name)
-            )
-            if on_update is not None:
-                on_update(measurement)
-            if measurement.state in TERMINAL_STATES:
-                return measurement
+            try:
+                measurement: Measurement = await self._stubs.measurements.GetMeasurement(
+                    measurements_pb2.GetMeasurementRequest(name=name)
+                )
+            except grpc.aio.AioRpcError as error:
+                if error.code() not in UNANSWERED_CODES or unanswered >= max_unanswered:
+                    raise
+                unanswered += 1
+            else:
+                unanswered = 0
+                state = Measurement.State.Name(measurement.state)
+                if on_update is not None:
+                    on_update(measurement)
+                if measurement.state in TERMINAL_STATES:
+                    return measurement
             delay = next_delay()
             if max_wait_seconds is not None and waited + delay > max_wait_seconds:
-                raise MeasurementConsumerError(
-                    f"{name} still {Measurement.State.Name(measurement.state)} after {waited:.0f} s"
-                )
+                raise MeasurementConsumerError(f"{name} still {state} after {waited:.0f} s")
             await sleep(delay)
             waited += delay
 

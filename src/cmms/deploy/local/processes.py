@@ -24,6 +24,10 @@ from cmms.deploy.local.supervisor import ChildSpec
 SHUTDOWN_GRACE_SECONDS = 5.0
 # A finished mill job's log is where its stage timings are; keep them all.
 MILL_JOB_HISTORY = 100_000
+# Kingdom stream failures in a row before a herald gives up. A herald that gives up expects its
+# supervisor to restart it (Kubernetes does); a local system stops instead, so its heralds ride a
+# Kingdom restart or outage of minutes out (the reconnect delays grow to 5 s).
+HERALD_STREAM_MAX_FAILURES = 120
 
 
 def cmms_command() -> list[str]:
@@ -233,6 +237,7 @@ def herald_spec(topology: Topology, duchy_id: str) -> ChildSpec:
         *_kek_flags(topology, duchy_id),
         "--initial-backoff-seconds=0.2",
         "--max-backoff-seconds=5",
+        f"--stream-max-failures={HERALD_STREAM_MAX_FAILURES}",
         f"--herald-id={duchy_id}-herald",
     ]
     # The herald has no port: it counts as ready while it runs.

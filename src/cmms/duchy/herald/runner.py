@@ -51,6 +51,8 @@ class HeraldOptions:
     max_concurrency: int = 5
     backoff: Backoff = field(default_factory=Backoff)
     deletable_states: frozenset[int] = frozenset()
+    # Stream failures in a row before the Herald gives up (None: `backoff.max_attempts`).
+    stream_max_failures: int | None = None
 
 
 def needs_private_key_store(setup: ProtocolsSetupConfig, duchy_id: str) -> bool:
@@ -97,7 +99,7 @@ def assemble_herald(
     policy = StreamPolicy(
         max_concurrency=options.max_concurrency,
         reconnect=Backoff(
-            max_attempts=options.backoff.max_attempts,
+            max_attempts=options.stream_max_failures or options.backoff.max_attempts,
             initial_seconds=options.backoff.initial_seconds,
             multiplier=options.backoff.multiplier,
             max_delay_seconds=options.backoff.max_delay_seconds,
@@ -136,6 +138,7 @@ def wire_herald(settings: HeraldSettings, observer: Observer | None = None) -> W
             max_delay_seconds=settings.max_backoff_seconds,
         ),
         deletable_states=settings.deletable_states(),
+        stream_max_failures=settings.stream_max_failures,
     )
     herald = assemble_herald(
         options,

@@ -61,6 +61,12 @@ class HeraldSettings(GrpcClientSettings):
         ge=1,
         description="tries per computation on transient errors, and stream failures in a row",
     )
+    stream_max_failures: int | None = Field(
+        default=None,
+        ge=1,
+        description="Kingdom stream failures in a row that end the Herald, for its supervisor "
+        "to restart it (default: --max-attempts)",
+    )
     initial_backoff_seconds: float = Field(default=0.5, ge=0, description="first retry delay")
     max_backoff_seconds: float = Field(default=30.0, ge=0, description="longest retry delay")
     deletable_computation_states: str = Field(

@@ -17,11 +17,13 @@ from cmms.deploy.local.options import LocalOptions
 from cmms.deploy.local.ports import PortPool
 from cmms.deploy.local.processes import (
     DUCHY_PORT_COUNT,
+    HERALD_STREAM_MAX_FAILURES,
     KINGDOM_PORT_COUNT,
     DuchyPorts,
     KingdomPorts,
     Topology,
     edp_spec,
+    herald_spec,
     mill_scheduler_spec,
 )
 from cmms.deploy.local.routing import MEASUREMENT_CONSUMERS, LocalProtocol
@@ -185,3 +187,9 @@ def test_mill_concurrency_and_lock_duration_reach_the_scheduler_and_its_jobs(
 def test_mill_settings_are_checked(tmp_path: Path, bad: dict[str, object]) -> None:
     with pytest.raises(ValueError):
         LocalOptions(workdir=tmp_path, **bad)  # type: ignore[arg-type]
+
+
+def test_heralds_ride_a_kingdom_restart_out(tmp_path: Path) -> None:
+    argv = herald_spec(topology(tmp_path), "worker2").argv
+    assert f"--stream-max-failures={HERALD_STREAM_MAX_FAILURES}" in argv
+    assert "--max-backoff-seconds=5" in argv

@@ -13,11 +13,16 @@ from cmms.api.system.v1 import computation_pb2
 from cmms.duchy.herald.herald import Herald, HeraldStreamError, StreamPolicy
 from cmms.duchy.herald.processor import Outcome
 from cmms.duchy.herald.retry import Backoff, Pacer
+from cmms.duchy.herald.runner import HeraldOptions, assemble_herald
+from cmms.duchy.herald.starters.common import DuchyContext
 from cmms.testing.herald import (
+    WORKER1,
     ComputationBuilder,
     FakeKingdom,
+    FakeLocalComputations,
     FakeTokenStore,
     RecordingSleep,
+    setup_config,
 )
 
 Computation = computation_pb2.Computation
@@ -290,3 +295,44 @@ async def test_the_stored_token_is_where_streaming_starts(kingdom: FakeKingdom) 
     assert await running.observed.next() == "computations/c3"
     await running.stopped()
     assert [name for name, _ in processor.seen] == ["computations/c3"]
+
+
+def assembled(
+    kingdom: FakeKingdom, stream_max_failures: int | None, observer: Observed | None = None
+) -> Herald:
+    options = HeraldOptions(
+        duchy=DuchyContext(WORKER1, setup_config()),
+        herald_id="h",
+        backoff=Backoff(max_attempts=3),
+        stream_max_failures=stream_max_failures,
+    )
+    return assemble_herald(
+        options,
+        kingdom,
+        FakeLocalComputations(),
+        FakeTokenStore(),
+        None,
+        pacer=Pacer(sleep=RecordingSleep(), unit_random=lambda: 0.5),
+        observer=observer,
+    )
+
+
+async def test_stream_patience_is_its_own_setting() -> None:
+    # A Kingdom away for longer than the per-computation attempts allow (a restart): the stream
+    # failures alone decide when the Herald gives up.
+    kingdom = FakeKingdom()
+    kingdom.faults.add("StreamActiveComputations", grpc.StatusCode.UNAVAILABLE, times=7)
+    stop = asyncio.Event()
+    observed = Observed()
+    herald = assembled(kingdom, stream_max_failures=8, observer=observed)
+    await kingdom.publish(computation(1, computation_pb2.Computation.SUCCEEDED))
+    task = asyncio.create_task(herald.run(stop))
+    assert await observed.next() == "computations/c1"
+    stop.set()
+    await task
+    assert len(kingdom.stream_requests) >= 8
+
+    kingdom = FakeKingdom()
+    kingdom.faults.add("StreamActiveComputations", grpc.StatusCode.UNAVAILABLE, times=7)
+    with pytest.raises(HeraldStreamError, match="3 times"):
+        await assembled(kingdom, stream_max_failures=None).run(asyncio.Event())
