@@ -527,12 +527,18 @@ def _parameters(config: LlBenchConfig) -> LiquidLegionsParameters:
 # Runs
 
 
-def run_llv2_bench(config: LlBenchConfig) -> LlBenchReport:
-    """Run every stage of every duchy once, in ring order, each in its own process."""
+def run_llv2_bench(
+    config: LlBenchConfig, parameters: LiquidLegionsParameters | None = None
+) -> LlBenchReport:
+    """Run every stage of every duchy once, in ring order, each in its own process.
+
+    `parameters` replaces the benchmark's own protocol parameters (sketch, noise), e.g. with a
+    real computation's, to compare the two at the same settings.
+    """
     if config.registers < 1 or config.duchies < 3 or config.edps < 1:
         raise ValueError("need registers >= 1, duchies >= 3, edps >= 1")
     costs = calibrate()
-    parameters = _parameters(config)
+    parameters = parameters if parameters is not None else _parameters(config)
     pairs: list[KeyPair] = duchy_key_pairs(config.duchies, SeededRandomSource(config.seed))
     keys: list[DuchyKeys] = ring(pairs)
     options = ExecutionOptions(config.parallelism, config.chunk_records)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -87,3 +88,67 @@ def protocol(
         typer.echo(json.dumps(report.to_json(), indent=2))
     else:
         typer.echo(format_report(report))
+
+
+@app.command("e2e")
+def e2e(
+    registers: Annotated[
+        int,
+        typer.Option(
+            "--registers",
+            min=1,
+            help="Combined register vector size N: the EDPs' LLv2 sketches hold about N registers "
+            "together (the population is sized to give that).",
+        ),
+    ],
+    protocol: Annotated[str, typer.Option("--protocol", help="llv2.")] = "llv2",
+    parallelism: Annotated[
+        int,
+        typer.Option(
+            min=0, help="Worker processes of every mill job and crypto-only stage (0: one per CPU)."
+        ),
+    ] = 0,
+    max_frequency: Annotated[int, typer.Option(min=2, help="Maximum frequency MF.")] = 10,
+    workdir: Annotated[
+        Path | None,
+        typer.Option(
+            "--workdir",
+            help="Keep the local system's files (logs, databases) here; default: a "
+            "temporary directory, removed afterwards.",
+        ),
+    ] = None,
+    crypto: Annotated[
+        bool, typer.Option(help="Also run the crypto-only benchmark and report the ratio.")
+    ] = True,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print one JSON document instead of a table.")
+    ] = False,
+) -> None:
+    """End-to-end time of one measurement through a local system (processes, gRPC, storage,
+    databases), per stage, and its ratio to `cmms bench protocol` at the same N, run after it."""
+    import sys
+
+    from cmms.bench.e2e import E2eBenchConfig, E2eError, format_e2e_report, run_e2e_benchmark
+    from cmms.common.errors import UserError
+
+    def progress(message: str) -> None:
+        print(f"cmms bench e2e: {message}", file=sys.stderr, flush=True)
+
+    config = E2eBenchConfig(
+        registers=registers,
+        protocol=protocol,
+        parallelism=parallelism,
+        max_frequency=max_frequency,
+        workdir=workdir,
+        crypto=crypto,
+    )
+    try:
+        report = run_e2e_benchmark(config, report=progress)
+    except ValueError as error:
+        raise UserError(str(error)) from error
+    except E2eError as error:
+        raise UserError(f"the end-to-end run failed: {error}") from error
+    if json_output:
+        typer.echo(json.dumps(report.to_json(), indent=2))
+    else:
+        typer.echo(format_e2e_report(report))

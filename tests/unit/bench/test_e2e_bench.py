@@ -1,0 +1,69 @@
+"""`cmms bench e2e` without processes: sizing the population, the critical path, parameters."""
+
+from __future__ import annotations
+
+import pytest
+
+from cmms.api.internal.duchy.v1 import computation_details_pb2
+from cmms.bench.e2e import (
+    PLAN_TOLERANCE,
+    E2eBenchConfig,
+    E2eStage,
+    _mark_critical_path,
+    llv2_parameters,
+    plan_workload,
+    run_e2e_benchmark,
+)
+
+
+@pytest.mark.parametrize("registers", [60, 2_000])
+def test_the_population_gives_about_n_registers(registers: int) -> None:
+    workload = plan_workload(E2eBenchConfig(registers=registers))
+    assert abs(workload.registers - registers) <= max(2, PLAN_TOLERANCE * registers)
+    assert sum(workload.registers_per_edp.values()) == workload.registers
+    assert len(workload.registers_per_edp) == 3
+    # Distinct indexes never exceed the registers; with independent audiences few collide.
+    assert 0.8 * workload.registers <= workload.distinct_indexes <= workload.registers
+    assert workload.reach >= workload.distinct_indexes
+
+
+def stage(duchy: str, name: str, start: float, seconds: float) -> E2eStage:
+    return E2eStage(duchy, name, 1, start, seconds, None, None, None, None, None)
+
+
+def test_parallel_branches_count_once_on_the_critical_path() -> None:
+    stages = [
+        stage("worker1", "SETUP_PHASE", 1.0, 2.0),  # ends at 3
+        stage("worker2", "SETUP_PHASE", 1.5, 3.0),  # ends at 4.5: holds the aggregator up
+        stage("aggregator", "SETUP_PHASE", 5.0, 1.0),
+        stage("worker1", "EXECUTION_PHASE_ONE", 6.5, 1.0),
+    ]
+    marked = _mark_critical_path(stages)
+    assert [s.on_critical_path for s in marked] == [False, True, True, True]
+    assert _mark_critical_path([]) == []
+
+
+def test_parameters_come_from_the_stored_details() -> None:
+    details = computation_details_pb2.ComputationDetails()
+    llv2 = details.liquid_legions_v2
+    llv2.parameters.maximum_frequency = 7
+    llv2.parameters.sketch_parameters.decay_rate = 5.6
+    llv2.parameters.sketch_parameters.size = 1_000_000
+    for _ in range(3):
+        llv2.participants.add()
+    parameters = llv2_parameters(details.SerializeToString(), requisitions=3)
+    assert parameters.max_frequency == 7
+    assert parameters.decay_rate == 5.6
+    assert parameters.max_size == 1_000_000
+    assert parameters.duchies == 3
+    assert parameters.requisitions == 3
+    assert parameters.noise is None
+
+
+@pytest.mark.parametrize(
+    "config",
+    [E2eBenchConfig(registers=10, protocol="hmss"), E2eBenchConfig(registers=10, max_frequency=1)],
+)
+def test_bad_configs_are_refused_before_anything_starts(config: E2eBenchConfig) -> None:
+    with pytest.raises(ValueError):
+        run_e2e_benchmark(config)
