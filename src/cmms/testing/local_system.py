@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -174,16 +175,20 @@ def lock_held(token: Token) -> bool:
 
 
 def mill_jobs(system: LocalSystem, duchy_id: str) -> dict[str, int]:
-    """The running mill jobs of the duchy's scheduler: job name (its lock owner) -> pid."""
+    """The running mill jobs of the duchy's scheduler: job name (its lock owner) -> pid.
+
+    A job writes to `{mill logs}/{job}.log`, whether it was started for its claim or was a
+    warm standby handed the claim later: its standard output names the job.
+    """
+    logs = system.layout.mill_logs(duchy_id).resolve()
     jobs = {}
     for pid in system.supervisor.descendants(f"{duchy_id}-mill-scheduler", depth=1):
         try:
-            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            output = Path(os.readlink(f"/proc/{pid}/fd/1"))
         except OSError:
             continue
-        for arg in argv:
-            if arg.startswith(b"--mill-id="):
-                jobs[arg.removeprefix(b"--mill-id=").decode()] = pid
+        if output.parent == logs and output.suffix == ".log":
+            jobs[output.stem] = pid
     return jobs
 
 
