@@ -3,15 +3,22 @@
 A write goes to a hidden temporary file beside its target, is fsynced, then renamed over the
 target, so readers see either the old blob or the complete new one. Readers keep the file they
 opened, so a concurrent overwrite never mixes two versions into one read.
+
+A writer killed in the middle (SIGKILL, a crash) leaves its partial file behind, hidden from reads
+and listings. Deleting the key (present or not) also removes such leftovers of it once they
+have not been written to for `STALE_PARTIAL_SECONDS` (a live writer touches its file with every
+chunk), so that the directory can be pruned.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import glob
 import os
 import secrets
 import stat
+import time
 from collections.abc import AsyncGenerator, AsyncIterable
 from pathlib import Path
 from typing import BinaryIO
@@ -28,6 +35,8 @@ from cmms.storage.url import BlobStoreUrl
 # Keys may not end a segment with this, so a partial file can never be mistaken for a blob.
 PARTIAL_SUFFIX = ".cmms-partial"
 _OPEN_TEMP_ATTEMPTS = 5
+# A partial file untouched this long belongs to a writer that is gone.
+STALE_PARTIAL_SECONDS = 600.0
 
 
 class FileBlobStore(BlobStore):
@@ -127,10 +136,12 @@ class FileBlobStore(BlobStore):
         await asyncio.to_thread(self._delete_and_prune, self.path_of(key))
 
     def _delete_and_prune(self, path: Path) -> None:
+        swept = _remove_stale_partials(path)
         try:
             path.unlink()
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-            return
+            if not swept:
+                return
         # Empty directories would pile up (one per computation and stage) without this.
         directory = path.parent
         while directory != self.root:
@@ -158,6 +169,18 @@ class FileBlobStore(BlobStore):
                     keys.append(key)
         keys.sort()
         return keys
+
+
+def _remove_stale_partials(path: Path) -> int:
+    """Remove what killed writers of `path` left behind (partial files long untouched)."""
+    cutoff = time.time() - STALE_PARTIAL_SECONDS
+    removed = 0
+    for partial in path.parent.glob(f".{glob.escape(path.name)}.*{PARTIAL_SUFFIX}"):
+        with contextlib.suppress(OSError):
+            if partial.stat().st_mtime < cutoff:
+                partial.unlink()
+                removed += 1
+    return removed
 
 
 def _read_up_to(file: BinaryIO, size: int) -> bytes:

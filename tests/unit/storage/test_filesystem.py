@@ -6,13 +6,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from cmms.storage import BlobStoreError, InvalidBlobKeyError, iterate
-from cmms.storage.filesystem import PARTIAL_SUFFIX, FileBlobStore
+from cmms.storage.filesystem import PARTIAL_SUFFIX, STALE_PARTIAL_SECONDS, FileBlobStore
 from cmms.testing.conformance.blob_store import ChunkSourceFailed, failing_after
 
 MIB = 1024 * 1024
@@ -156,3 +157,30 @@ async def test_streaming_a_large_blob_keeps_memory_bounded(tmp_path: Path) -> No
     assert await store.size("large") == total_size
     # Holding the blob would add 256 MiB; streaming holds a few chunks.
     assert peak - baseline < 64 * MIB, f"RSS grew by {(peak - baseline) / MIB:.0f} MiB"
+
+
+async def test_delete_removes_what_a_killed_writer_of_the_key_left(tmp_path: Path) -> None:
+    store = FileBlobStore(tmp_path)
+    await store.write_bytes("computations/g/WAIT/1", b"whole")
+    directory = tmp_path / "computations" / "g" / "WAIT"
+    # A writer SIGKILLed half-way leaves its partial file; a live one keeps touching its own.
+    dead = directory / f".1.0123456789abcdef{PARTIAL_SUFFIX}"
+    alive = directory / f".1.fedcba9876543210{PARTIAL_SUFFIX}"
+    other = directory / f".2.0123456789abcdef{PARTIAL_SUFFIX}"
+    for partial in (dead, alive, other):
+        partial.write_bytes(b"half")
+    old = time.time() - STALE_PARTIAL_SECONDS - 60
+    for partial in (dead, other):
+        os.utime(partial, (old, old))
+    assert [key async for key in store.list()] == ["computations/g/WAIT/1"]
+
+    await store.delete("computations/g/WAIT/1")
+    assert not dead.exists()
+    assert alive.exists() and other.exists()  # a live writer's, and another key's
+    # A key that was never written whole: its leftovers go too, and the directory with them.
+    alive.unlink()
+    await store.write_bytes("computations/g/OTHER/0", b"keeps g")
+    await store.delete("computations/g/WAIT/2")
+    assert not other.exists()
+    await store.delete("computations/g/OTHER/0")
+    assert not (tmp_path / "computations").exists()
