@@ -96,10 +96,19 @@ class Check:
     reach: int
     true_reach: int
     detail: str
+    # The largest difference of a frequency share from the truth (0 for a reach measurement).
+    largest_share_error: float = 0.0
 
 
-def check_result(system: LocalSystem, protocol: LocalProtocol, result: VerifiedResult) -> Check:
-    """HMSS and TrusTee without noise must equal the truth; Liquid Legions within tolerance."""
+def check_result(
+    system: LocalSystem,
+    protocol: LocalProtocol,
+    result: VerifiedResult,
+    *,
+    liquid_legions_share_tolerance: float = LIQUID_LEGIONS_SHARE_TOLERANCE,
+) -> Check:
+    """HMSS and TrusTee without noise must equal the truth; Liquid Legions within tolerance
+    (10 % of the reach; each frequency share within `liquid_legions_share_tolerance`)."""
     truth = true_reach_and_frequency(system.options, DATA_PROVIDERS, MAX_FREQUENCY)
     got = result.result
     reach = int(got.reach.value)
@@ -109,13 +118,16 @@ def check_result(system: LocalSystem, protocol: LocalProtocol, result: VerifiedR
         problems.append(f"reach {reach} != {truth.reach}")
     if not exact and abs(reach - truth.reach) > LIQUID_LEGIONS_REACH_TOLERANCE * truth.reach:
         problems.append(f"reach {reach} too far from {truth.reach}")
+    largest = 0.0
     if protocol.measurement_type == MeasurementKind.REACH_AND_FREQUENCY.value:
         shares = got.frequency.relative_frequency_distribution
-        tolerance = 1e-9 if exact else LIQUID_LEGIONS_SHARE_TOLERANCE
+        tolerance = 1e-9 if exact else liquid_legions_share_tolerance
         for frequency, share in truth.relative_frequency.items():
-            if abs(float(shares.get(frequency, 0.0)) - share) > tolerance:
+            error = abs(float(shares.get(frequency, 0.0)) - share)
+            largest = max(largest, error)
+            if error > tolerance:
                 problems.append(f"frequency {frequency}: {shares.get(frequency, 0.0)} vs {share}")
-    return Check(not problems, reach, truth.reach, "; ".join(problems) or "ok")
+    return Check(not problems, reach, truth.reach, "; ".join(problems) or "ok", largest)
 
 
 class DuchyComputations:
