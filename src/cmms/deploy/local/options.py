@@ -40,6 +40,9 @@ class LocalOptions:
     scheduler_polling_delay: str = "200ms"
     # Worker processes of each LLv2 mill job's kernels (0: one per CPU).
     mill_parallelism: int = 0
+    # Each mill scheduler keeps a loaded interpreter waiting for the next job: a stage then
+    # starts without a second or more of start-up (LLv2 has eleven stages in a row).
+    mill_warm_standby: bool = True
     # Mill jobs each duchy's scheduler runs at once, per mill type (LLv2, HMSS, TrusTee).
     mill_maximum_concurrency: int = 1
     # How long a claim lasts before another mill job may take the work over (the scheduler's

@@ -297,6 +297,7 @@ def mill_scheduler_spec(topology: Topology, duchy_id: str) -> ChildSpec:
         f"--mill-log-dir={topology.layout.mill_logs(duchy_id)}",
         f"--http-host={LOOPBACK}",
         f"--http-port={duchy.scheduler_http}",
+        *(["--warm-standby"] if topology.options.mill_warm_standby else []),
         # The `=` form keeps each mill flag one value of --mill-args.
         *(f"--mill-args={arg}" for arg in mill_args(topology, duchy_id)),
     ]

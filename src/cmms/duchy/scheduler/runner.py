@@ -18,6 +18,7 @@ from cmms.duchy.scheduler.subprocess_launcher import (
     SubprocessLauncher,
     SubprocessSettings,
     default_mill_command,
+    default_standby_command,
 )
 
 # Where Kubernetes mounts the namespace of a pod's service account.
@@ -34,6 +35,7 @@ async def build_launcher(settings: MillSchedulerSettings) -> JobLauncher:
             extra_args=settings.mill_args,
             env=settings.mill_env,
             log_dir=settings.mill_log_dir,
+            standby_command=default_standby_command() if settings.warm_standby else None,
         ),
         settings.history_limits(),
     )

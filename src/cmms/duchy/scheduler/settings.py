@@ -88,6 +88,11 @@ class MillSchedulerSettings(GrpcClientSettings):
     mill_log_dir: Path | None = Field(
         default=None, description="directory of one log file per mill job (subprocess)"
     )
+    warm_standby: bool = Field(
+        default=False,
+        description="keep one mill interpreter loaded and waiting for the next job, so jobs "
+        "skip start-up (subprocess; runs this installation's cmms duchy mill, not mill-command)",
+    )
 
     http_host: str = Field(default="127.0.0.1", description="address of /healthz and /metrics")
     http_port: int = Field(
