@@ -8,7 +8,10 @@ from cmms.api.internal.duchy.v1 import computation_details_pb2
 from cmms.bench.e2e import (
     PLAN_TOLERANCE,
     E2eBenchConfig,
+    E2eBenchReport,
+    E2eRun,
     E2eStage,
+    Workload,
     _mark_critical_path,
     llv2_parameters,
     plan_workload,
@@ -67,3 +70,29 @@ def test_parameters_come_from_the_stored_details() -> None:
 def test_bad_configs_are_refused_before_anything_starts(config: E2eBenchConfig) -> None:
     with pytest.raises(ValueError):
         run_e2e_benchmark(config)
+
+
+def test_the_breakdown_adds_up_and_puts_the_edps_in_their_gap() -> None:
+    def timed(duchy: str, name: str, start: float, seconds: float, crypto: float) -> E2eStage:
+        return E2eStage(duchy, name, 1, start, seconds, seconds, crypto, crypto, 0.1, 10)
+
+    stages = _mark_critical_path(
+        [
+            timed("aggregator", "INITIALIZATION_PHASE", 1.0, 0.5, 0.0),  # ends 1.5
+            timed("aggregator", "CONFIRMATION_PHASE", 6.0, 0.5, 0.0),  # EDPs done at 5.0
+            timed("aggregator", "SETUP_PHASE", 7.0, 2.0, 1.5),
+        ]
+    )
+    run = E2eRun(10.0, 5.5, 5.0, stages, None, 1, {}, "c")
+    report = E2eBenchReport(E2eBenchConfig(registers=1), Workload(1, 1, {}, 1, 1), run, None)
+    breakdown = report.breakdown()
+    assert breakdown["before_first_stage_s"] == 1.0
+    assert breakdown["stages_s"] == 3.0
+    assert breakdown["stage_crypto_s"] == 1.5
+    assert breakdown["edp_fulfilment_s"] == pytest.approx(3.5)  # 1.5 .. 5.0
+    assert breakdown["gaps_between_stages_s"] == pytest.approx(1.5)  # 5.0 .. 6.0, 6.5 .. 7.0
+    assert breakdown["after_last_stage_s"] == 1.0
+    parts = ("before_first_stage_s", "stages_s", "edp_fulfilment_s", "gaps_between_stages_s")
+    assert sum(breakdown[k] for k in parts) + breakdown["after_last_stage_s"] == 10.0
+    assert report.ratio is None  # no crypto-only run
+    assert report.ratio_to_own_crypto == pytest.approx(10.0 / 1.5)

@@ -120,6 +120,13 @@ def e2e(
     crypto: Annotated[
         bool, typer.Option(help="Also run the crypto-only benchmark and report the ratio.")
     ] = True,
+    warm_standby: Annotated[
+        bool,
+        typer.Option(
+            help="Mill schedulers keep a loaded mill waiting for the next stage (as `cmms local "
+            "up` does); --no-warm-standby: every stage starts a fresh interpreter."
+        ),
+    ] = True,
     json_output: Annotated[
         bool, typer.Option("--json", help="Print one JSON document instead of a table.")
     ] = False,
@@ -141,6 +148,7 @@ def e2e(
         max_frequency=max_frequency,
         workdir=workdir,
         crypto=crypto,
+        warm_standby=warm_standby,
     )
     try:
         report = run_e2e_benchmark(config, report=progress)
