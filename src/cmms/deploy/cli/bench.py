@@ -120,6 +120,14 @@ def e2e(
     crypto: Annotated[
         bool, typer.Option(help="Also run the crypto-only benchmark and report the ratio.")
     ] = True,
+    repeats: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Measurements (in one system) and crypto-only runs; the fastest of each is "
+            "reported (a shared host's load varies).",
+        ),
+    ] = 1,
     warm_standby: Annotated[
         bool,
         typer.Option(
@@ -149,6 +157,7 @@ def e2e(
         workdir=workdir,
         crypto=crypto,
         warm_standby=warm_standby,
+        repeats=repeats,
     )
     try:
         report = run_e2e_benchmark(config, report=progress)

@@ -46,6 +46,11 @@ class _Child:
 
     def __post_init__(self) -> None:
         self.waiter = asyncio.create_task(self.process.wait(), name=f"wait-{self.name}")
+        self.waiter.add_done_callback(self._exited)
+
+    def _exited(self, waiter: asyncio.Task[int]) -> None:
+        if not waiter.cancelled():
+            _log.info("mill job exited", job=self.name, returncode=self.process.returncode)
 
     @property
     def finished(self) -> bool:
