@@ -100,6 +100,9 @@ def test_bench_e2e_json_smoke(tmp_path: Path) -> None:
     assert {"setup-a", "p1-a", "p2-a", "p3-a"} <= set(crypto["stages"])
     assert e2e["fulfilled_at_s"] > 0
     assert document["ratio"] == pytest.approx(e2e["seconds"] / crypto["seconds"])
+    assert document["ratio_without_edps"] == pytest.approx(
+        (e2e["seconds"] - breakdown["edp_fulfilment_s"]) / crypto["seconds"]
+    )
     assert document["ratio_to_own_crypto"] == pytest.approx(
         e2e["seconds"] / breakdown["stage_crypto_s"]
     )

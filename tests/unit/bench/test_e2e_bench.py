@@ -17,6 +17,7 @@ from cmms.bench.e2e import (
     plan_workload,
     run_e2e_benchmark,
 )
+from cmms.bench.llv2 import LlBenchConfig, LlBenchReport, LlStageFigure
 
 
 @pytest.mark.parametrize("registers", [60, 2_000])
@@ -95,4 +96,23 @@ def test_the_breakdown_adds_up_and_puts_the_edps_in_their_gap() -> None:
     parts = ("before_first_stage_s", "stages_s", "edp_fulfilment_s", "gaps_between_stages_s")
     assert sum(breakdown[k] for k in parts) + breakdown["after_last_stage_s"] == 10.0
     assert report.ratio is None  # no crypto-only run
+    assert report.ratio_without_edps is None
     assert report.ratio_to_own_crypto == pytest.approx(10.0 / 1.5)
+
+
+def test_ratios_against_the_crypto_only_run() -> None:
+    stages = _mark_critical_path(
+        [
+            E2eStage("aggregator", "INITIALIZATION_PHASE", 1, 1.0, 0.5, None, 0.0, 0.0, None, None),
+            E2eStage("aggregator", "SETUP_PHASE", 1, 6.0, 3.0, None, 2.0, 2.0, None, None),
+        ]
+    )
+    run = E2eRun(10.0, None, 4.0, stages, None, 1, {}, "c")
+    figure = LlStageFigure("setup-a", "AGGREGATOR", 4.0, 0, 0, 0, 0, 0, {}, 0.0, {}, 1.0)
+    crypto = LlBenchReport("llv2", LlBenchConfig(registers=1), {}, [figure])
+    report = E2eBenchReport(E2eBenchConfig(registers=1), Workload(1, 1, {}, 1, 1), run, crypto)
+    assert report.breakdown()["edp_fulfilment_s"] == pytest.approx(2.5)  # 1.5 .. 4.0
+    assert report.ratio == pytest.approx(10.0 / 4.0)
+    assert report.ratio_without_edps == pytest.approx(7.5 / 4.0)
+    assert report.ratio_to_own_crypto == pytest.approx(10.0 / 2.0)
+    assert report.to_json()["target_met"] is False
