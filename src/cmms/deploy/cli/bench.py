@@ -131,8 +131,8 @@ def e2e(
     warm_standby: Annotated[
         bool,
         typer.Option(
-            help="Mill schedulers keep a loaded mill waiting for the next stage (as `cmms local "
-            "up` does); --no-warm-standby: every stage starts a fresh interpreter."
+            help="Mill schedulers fork every stage's job from a loaded mill (as `cmms local up` "
+            "does); --no-warm-standby: every stage starts a fresh interpreter."
         ),
     ] = True,
     json_output: Annotated[

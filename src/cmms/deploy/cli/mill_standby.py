@@ -1,7 +1,8 @@
-"""`python -m cmms.deploy.cli.mill_standby`: a warm standby mill job (`cmms.duchy.scheduler.standby`).
+"""`python -m cmms.deploy.cli.mill_standby`: the warm standby of mill jobs
+(`cmms.duchy.scheduler.standby`).
 
-Loads what `cmms duchy mill` loads, then waits on stdin for the claim the scheduler hands it and
-runs `cmms duchy mill` with it in this process. Started by `cmms duchy mill-scheduler
+Loads what `cmms duchy mill` loads, then forks one child per job the scheduler orders on stdin,
+each running `cmms duchy mill` with the job's arguments. Started by `cmms duchy mill-scheduler
 --warm-standby`, never by hand.
 """
 
@@ -16,9 +17,9 @@ def main() -> None:
     import cmms.crypto.errors
     import cmms.duchy.mill.process  # noqa: F401
     from cmms.deploy.cli import main as cmms_main
-    from cmms.duchy.scheduler.standby import serve_one_order
+    from cmms.duchy.scheduler.standby import serve_orders
 
-    sys.exit(serve_one_order(cmms_main))
+    sys.exit(serve_orders(cmms_main))
 
 
 if __name__ == "__main__":

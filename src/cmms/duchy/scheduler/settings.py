@@ -90,7 +90,7 @@ class MillSchedulerSettings(GrpcClientSettings):
     )
     warm_standby: bool = Field(
         default=False,
-        description="keep one mill interpreter loaded and waiting for the next job, so jobs "
+        description="keep one interpreter with the mill loaded that forks every job, so jobs "
         "skip start-up (subprocess; runs this installation's cmms duchy mill, not mill-command)",
     )
 

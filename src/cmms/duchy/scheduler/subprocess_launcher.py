@@ -4,9 +4,10 @@ Each job runs `cmms duchy mill <claim flags> <extra args>` with the scheduler's 
 configured variables. Output goes to `{log_dir}/{job}.log` when a log directory is given (then the
 history limits decide how many finished jobs' logs are kept), else to the scheduler's own output.
 
-With a `standby_command`, the launcher keeps one warm standby ready (`standby`): a job is handed
-to it instead of starting a fresh interpreter, and the next standby starts at once. A standby
-that exits before it gets a job turns standbys off (jobs then start cold, as without one).
+With a `standby_command`, the launcher starts one warm standby (`standby`) that has loaded the
+mill and forks every job instead of starting a fresh interpreter for it. If the standby cannot
+start a job, or exits, standbys are turned off and jobs start cold, as without one; jobs it had
+started and whose end it can no longer report count as failed (exit code -1).
 """
 
 from __future__ import annotations
@@ -19,14 +20,19 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from cmms.common.logging import get_logger
 from cmms.duchy.scheduler.claims import MillClaim
 from cmms.duchy.scheduler.launcher import HistoryLimits
 from cmms.duchy.scheduler.mill_types import MillType
-from cmms.duchy.scheduler.standby import StandbyOrder
+from cmms.duchy.scheduler.standby import StandbyEvent, StandbyOrder
 
 _log = get_logger(__name__)
+# How long a standby may take to fork a job before the job is started cold instead.
+STANDBY_START_TIMEOUT_SECONDS = 30.0
+# A job the standby started but whose end it can no longer tell (it exited first).
+UNKNOWN_EXIT = -1
 
 
 def default_mill_command() -> list[str]:
@@ -35,11 +41,120 @@ def default_mill_command() -> list[str]:
     return [str(beside) if beside.is_file() else "cmms", "duchy", "mill"]
 
 
+class _JobProcess(Protocol):
+    """What the launcher needs of a job's process (an `asyncio` child or a forked job)."""
+
+    @property
+    def pid(self) -> int: ...
+
+    @property
+    def returncode(self) -> int | None: ...
+
+    async def wait(self) -> int: ...
+
+    def send_signal(self, signum: int) -> None: ...
+
+    def kill(self) -> None: ...
+
+
+class _ForkedJob:
+    """A job the standby forked; its end is what the standby reports."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+        self._ended: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+    def ended(self, returncode: int) -> None:
+        if self.returncode is None:
+            self.returncode = returncode
+            self._ended.set_result(returncode)
+
+    async def wait(self) -> int:
+        return await asyncio.shield(self._ended)
+
+    def send_signal(self, signum: int) -> None:
+        # Only while it runs: once reaped, its pid may belong to someone else.
+        if self.returncode is None:
+            os.kill(self.pid, signum)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+
+class _Standby:
+    """The standby process, its jobs, and the task reading its reports."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        assert process.stdin is not None and process.stdout is not None
+        self.process = process
+        self._stdin = process.stdin
+        self._starting: dict[str, asyncio.Future[_ForkedJob]] = {}
+        self._jobs: dict[str, _ForkedJob] = {}
+        self.reader = asyncio.create_task(self._read(process.stdout), name="standby-reports")
+
+    @property
+    def alive(self) -> bool:
+        return not self.reader.done()
+
+    async def start(self, order: StandbyOrder) -> _ForkedJob:
+        started = asyncio.get_running_loop().create_future()
+        self._starting[order.job] = started
+        try:
+            self._stdin.write(order.encode())
+            await self._stdin.drain()
+            return await asyncio.wait_for(
+                asyncio.shield(started), timeout=STANDBY_START_TIMEOUT_SECONDS
+            )
+        finally:
+            self._starting.pop(order.job, None)
+
+    async def _read(self, reports: asyncio.StreamReader) -> None:
+        try:
+            while line := await reports.readline():
+                try:
+                    event = StandbyEvent.decode(line)
+                except (ValueError, KeyError, TypeError):
+                    _log.warning("unreadable standby report", line=line[:200])
+                    continue
+                self._on(event)
+        finally:
+            # The standby is gone: nobody will report on what it started.
+            for job in self._jobs.values():
+                job.ended(UNKNOWN_EXIT)
+            for waiting in self._starting.values():
+                if not waiting.done():
+                    waiting.set_exception(ConnectionError("the standby exited"))
+
+    def _on(self, event: StandbyEvent) -> None:
+        if event.returncode is None:
+            job = _ForkedJob(event.pid)
+            self._jobs[event.job] = job
+            waiting = self._starting.get(event.job)
+            if waiting is not None and not waiting.done():
+                waiting.set_result(job)
+            return
+        ended = self._jobs.pop(event.job, None)
+        if ended is not None:
+            ended.ended(event.returncode)
+
+    async def close(self, grace_seconds: float) -> None:
+        """No more jobs; wait for the standby to leave (it waits for its running jobs)."""
+        self._stdin.close()
+        try:
+            await asyncio.wait_for(self.process.wait(), timeout=grace_seconds)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.kill()
+            await self.process.wait()
+        await asyncio.gather(self.reader, return_exceptions=True)
+
+
 @dataclass
 class _Child:
     name: str
     mill_type: MillType
-    process: asyncio.subprocess.Process
+    process: _JobProcess
     log_file: Path | None
     sequence: int
     waiter: asyncio.Task[int] = field(init=False)
@@ -89,7 +204,7 @@ class SubprocessLauncher:
         self._limits = limits or HistoryLimits()
         self._children: dict[str, _Child] = {}
         self._started = 0
-        self._standby: asyncio.subprocess.Process | None = None
+        self._standby: _Standby | None = None
         self._standbys_on = settings is not None and settings.standby_command is not None
 
     async def launch(self, mill_type: MillType, claim: MillClaim) -> None:
@@ -99,7 +214,7 @@ class SubprocessLauncher:
         log_file = self._log_file(claim.mill_id)
         if log_file is not None:
             log_file.touch()
-        process = await self._hand_to_standby(args, log_file)
+        process: _JobProcess | None = await self._fork_from_standby(claim.mill_id, args, log_file)
         warm = process is not None
         if process is None:
             process = await self._start_cold(args, log_file)
@@ -114,7 +229,6 @@ class SubprocessLauncher:
             computation=claim.global_computation_id,
             warm=warm,
         )
-        await self._keep_standby()
 
     async def _start_cold(
         self, args: list[str], log_file: Path | None
@@ -128,50 +242,48 @@ class SubprocessLauncher:
                 *argv, env=env, stdout=output, stderr=asyncio.subprocess.STDOUT
             )
 
-    async def _hand_to_standby(
-        self, args: list[str], log_file: Path | None
-    ) -> asyncio.subprocess.Process | None:
-        """The standby, now running the job; None if there is none (or it has just died)."""
-        standby, self._standby = self._standby, None
-        if standby is None or standby.stdin is None:
+    async def _fork_from_standby(
+        self, job: str, args: list[str], log_file: Path | None
+    ) -> _ForkedJob | None:
+        """The job, forked by the standby; None if there is no standby (any more)."""
+        await self._keep_standby()
+        standby = self._standby
+        if standby is None:
             return None
-        if standby.returncode is not None:
-            self._standby_died(standby)
-            return None
-        order = StandbyOrder(tuple(args), str(log_file) if log_file is not None else None)
+        order = StandbyOrder(job, tuple(args), str(log_file) if log_file is not None else None)
         try:
-            standby.stdin.write(order.encode())
-            await standby.stdin.drain()
-            standby.stdin.close()
-        except (BrokenPipeError, ConnectionResetError):
+            return await standby.start(order)
+        except (ConnectionError, TimeoutError) as error:
+            self._standby_failed(f"cannot start a job: {error!r}")
             return None
-        return standby
 
     async def _keep_standby(self) -> None:
-        """Start a standby if standbys are on and none is waiting."""
+        """Start the standby if standbys are on and there is none yet."""
         if not self._standbys_on:
             return
-        standby = self._standby
-        if standby is not None and standby.returncode is None:
-            return
-        if standby is not None:
-            self._standby = None
-            self._standby_died(standby)
+        if self._standby is not None:
+            if not self._standby.alive:
+                self._standby_failed(f"exited with code {self._standby.process.returncode}")
             return
         command = self._settings.standby_command
         assert command is not None
-        # Its own output (before it has a job) goes where the scheduler's goes.
-        self._standby = await asyncio.create_subprocess_exec(
-            *command, env={**os.environ, **self._settings.env}, stdin=asyncio.subprocess.PIPE
+        # Its own output goes where the scheduler's goes; its stdout carries its reports.
+        process = await asyncio.create_subprocess_exec(
+            *command,
+            env={**os.environ, **self._settings.env},
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
         )
+        self._standby = _Standby(process)
 
-    def _standby_died(self, standby: asyncio.subprocess.Process) -> None:
-        # It never got a job: something is wrong with it; do not start one after another.
+    def _standby_failed(self, why: str) -> None:
+        # Do not start one after another: jobs start cold from now on.
         self._standbys_on = False
-        _log.warning(
-            "warm standby exited before its job; mill jobs start cold from now on",
-            returncode=standby.returncode,
-        )
+        standby, self._standby = self._standby, None
+        if standby is not None and standby.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                standby.process.kill()
+        _log.warning("warm standby failed; mill jobs start cold from now on", reason=why)
 
     async def active_jobs(self, mill_type: MillType) -> list[str]:
         # Asked before every claim: the moment to have a standby ready for the next job.
@@ -206,9 +318,6 @@ class SubprocessLauncher:
 
     async def close(self) -> None:
         self._standbys_on = False
-        standby, self._standby = self._standby, None
-        if standby is not None:
-            await self._stop_standby(standby)
         running = [c for c in self._children.values() if not c.finished]
         for child in running:
             with contextlib.suppress(ProcessLookupError):
@@ -222,19 +331,9 @@ class SubprocessLauncher:
                     with contextlib.suppress(ProcessLookupError):
                         child.process.kill()
             await asyncio.gather(*(c.waiter for c in running), return_exceptions=True)
-
-    async def _stop_standby(self, standby: asyncio.subprocess.Process) -> None:
-        # End of input is its signal to leave; it may still be loading, so SIGTERM it too.
-        if standby.stdin is not None:
-            standby.stdin.close()
-        with contextlib.suppress(ProcessLookupError):
-            standby.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(standby.wait(), timeout=self._settings.stop_grace_seconds)
-        except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                standby.kill()
-            await standby.wait()
+        standby, self._standby = self._standby, None
+        if standby is not None:
+            await standby.close(self._settings.stop_grace_seconds)
 
     def _of_type(self, mill_type: MillType) -> list[_Child]:
         return [c for c in self._children.values() if c.mill_type is mill_type]
