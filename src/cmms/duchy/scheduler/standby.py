@@ -135,9 +135,13 @@ def serve_orders(run: Run, orders: int = 0, events: int = 1) -> int:
             if not line.strip():
                 continue
             order = StandbyOrder.decode(line)
+            # Until the child has its default SIGTERM back, a SIGTERM for it must wait: the
+            # standby's handler, run in the child, would swallow it (and signal the siblings).
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
             pid = os.fork()
             if pid == 0:
                 _run_job(order, run, own_fds)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
             jobs[pid] = order.job
             report.write(StandbyEvent(order.job, pid).encode())
     return 0
@@ -167,6 +171,7 @@ def _run_job(order: StandbyOrder, run: Run, own_fds: Sequence[int]) -> NoReturn:
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
         for fd in own_fds:
             with contextlib.suppress(OSError):
                 os.close(fd)
