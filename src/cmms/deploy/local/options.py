@@ -37,7 +37,9 @@ class LocalOptions:
     duchy_databases: Mapping[str, str] = field(default_factory=dict)
     # Local loops poll far more often than production ones: a laptop has nothing to save.
     edp_poll_interval_seconds: float = 0.5
-    scheduler_polling_delay: str = "200ms"
+    # Schedulers learn of new work from the internal API at once (AwaitWork); this only bounds
+    # how late they notice expired locks and delayed retries.
+    scheduler_polling_delay: str = "1s"
     # Worker processes of each LLv2 mill job's kernels (0: one per CPU).
     mill_parallelism: int = 0
     # Each mill scheduler keeps a loaded interpreter waiting for the next job: a stage then

@@ -38,9 +38,12 @@ from cmms.duchy.internal_api.convert import (
     token_to_proto,
 )
 from cmms.duchy.internal_api.errors import translating_errors
+from cmms.duchy.internal_api.work_signal import WorkSignal
 from cmms.protocols.stages import AfterTransition
 
 pb = computations_service_pb2
+# Longer waits would outlive proxies' idle timeouts for no gain: a scheduler just asks again.
+MAX_AWAIT_WORK = timedelta(minutes=5)
 
 
 def _json(message: Any) -> str:
@@ -87,9 +90,16 @@ def _require_type(computation_type: int) -> int:
 
 
 class ComputationsServicer(computations_service_pb2_grpc.ComputationsServicer):
-    def __init__(self, repository: ComputationsRepositoryInterface, cleanup: BlobCleanup) -> None:
+    def __init__(
+        self,
+        repository: ComputationsRepositoryInterface,
+        cleanup: BlobCleanup,
+        work_signal: WorkSignal | None = None,
+    ) -> None:
         self._repository = repository
         self._cleanup = cleanup
+        # Woken by every write through this server that may make work claimable (AwaitWork).
+        self._work = work_signal or WorkSignal()
 
     @translating_errors
     async def CreateComputation(
@@ -118,6 +128,7 @@ class ComputationsServicer(computations_service_pb2_grpc.ComputationsServicer):
                 for entry in request.requisitions
             ],
         )
+        self._work.notify()
         return pb.CreateComputationResponse(token=token_to_proto(token))
 
     @translating_errors
@@ -171,6 +182,7 @@ class ComputationsServicer(computations_service_pb2_grpc.ComputationsServicer):
             stage_details=request.stage_details.SerializeToString(),
             lock_extension=extension,
         )
+        self._work.notify()
         return pb.AdvanceComputationStageResponse(token=token_to_proto(advanced))
 
     @translating_errors
@@ -209,6 +221,17 @@ class ComputationsServicer(computations_service_pb2_grpc.ComputationsServicer):
         return pb.ClaimWorkResponse(token=token_to_proto(claimed))
 
     @translating_errors
+    async def AwaitWork(self, request: pb.AwaitWorkRequest, context: Any) -> pb.AwaitWorkResponse:
+        timeout = request.timeout.ToTimedelta() if request.HasField("timeout") else timedelta(0)
+        if not timedelta(0) < timeout <= MAX_AWAIT_WORK:
+            fail(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"timeout must be positive and at most {MAX_AWAIT_WORK.total_seconds():g} s",
+            )
+        outcome = await self._work.wait(request.since, timeout.total_seconds())
+        return pb.AwaitWorkResponse(change=outcome.change, changed=outcome.changed)
+
+    @translating_errors
     async def RecordOutputBlobPath(
         self, request: pb.RecordOutputBlobPathRequest, context: Any
     ) -> pb.RecordOutputBlobPathResponse:
@@ -226,6 +249,7 @@ class ComputationsServicer(computations_service_pb2_grpc.ComputationsServicer):
             timedelta(seconds=request.delay_seconds),
             expected_owner=request.expected_owner or None,
         )
+        self._work.notify()
         return pb.EnqueueComputationResponse()
 
     @translating_errors
@@ -255,6 +279,7 @@ class ComputationsServicer(computations_service_pb2_grpc.ComputationsServicer):
             request.blob_path,
             update_details=update,
         )
+        self._work.notify()
         return pb.RecordRequisitionFulfillmentResponse(token=token_to_proto(recorded))
 
     @translating_errors

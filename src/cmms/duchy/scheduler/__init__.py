@@ -6,7 +6,14 @@ PodTemplates (`KubernetesJobLauncher`, needs the `k8s` extra).
 
 from __future__ import annotations
 
-from cmms.duchy.scheduler.claims import ClaimedWork, GrpcWorkClaimer, MillClaim, WorkClaimer
+from cmms.duchy.scheduler.claims import (
+    ClaimedWork,
+    GrpcWorkClaimer,
+    GrpcWorkWatcher,
+    MillClaim,
+    WorkClaimer,
+    WorkWatcher,
+)
 from cmms.duchy.scheduler.launcher import HistoryLimits, JobLauncher
 from cmms.duchy.scheduler.mill_types import MillType, job_name
 from cmms.duchy.scheduler.scheduler import MillScheduler, MillTypeLimits
@@ -15,6 +22,7 @@ from cmms.duchy.scheduler.subprocess_launcher import SubprocessLauncher, Subproc
 __all__ = [
     "ClaimedWork",
     "GrpcWorkClaimer",
+    "GrpcWorkWatcher",
     "HistoryLimits",
     "JobLauncher",
     "MillClaim",
@@ -24,5 +32,6 @@ __all__ = [
     "SubprocessLauncher",
     "SubprocessSettings",
     "WorkClaimer",
+    "WorkWatcher",
     "job_name",
 ]

@@ -6,6 +6,7 @@ then launches the job, so a job never starts without work and two jobs never hol
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -90,3 +91,45 @@ class GrpcWorkClaimer:
         if not reply.HasField("token"):
             return None
         return ClaimedWork(reply.token.global_computation_id, reply.token.version)
+
+
+# The longest wait the internal API accepts in one AwaitWork call.
+AWAIT_WORK_LIMIT = timedelta(minutes=5)
+
+
+class WorkWatcher(Protocol):
+    """Waits until work may have become claimable, or `timeout` has passed.
+
+    Returns the marker of the change seen, to pass as `since` next time ("" when unknown).
+    """
+
+    async def await_work(self, since: str, timeout: timedelta) -> str: ...
+
+
+class GrpcWorkWatcher:
+    """`WorkWatcher` over `Computations.AwaitWork`; a plain sleep where the server lacks it."""
+
+    def __init__(self, channel: grpc.aio.Channel, deadline_seconds: float = 30.0) -> None:
+        self._stub = computations_service_pb2_grpc.ComputationsStub(channel)
+        self._deadline = deadline_seconds
+        self._supported = True
+
+    async def await_work(self, since: str, timeout: timedelta) -> str:
+        if not self._supported:
+            await asyncio.sleep(timeout.total_seconds())
+            return ""
+        duration = Duration()
+        duration.FromTimedelta(min(timeout, AWAIT_WORK_LIMIT))
+        try:
+            reply: computations_service_pb2.AwaitWorkResponse = await self._stub.AwaitWork(
+                computations_service_pb2.AwaitWorkRequest(since=since, timeout=duration),
+                timeout=timeout.total_seconds() + self._deadline,
+            )
+        except grpc.aio.AioRpcError as error:
+            if error.code() is not grpc.StatusCode.UNIMPLEMENTED:
+                raise
+            # An older internal API: poll at the same pace instead.
+            self._supported = False
+            await asyncio.sleep(timeout.total_seconds())
+            return ""
+        return reply.change

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from cmms.common.grpc.http import HealthAndMetricsServer
 from cmms.common.logging import get_logger
-from cmms.duchy.scheduler.claims import GrpcWorkClaimer
+from cmms.duchy.scheduler.claims import GrpcWorkClaimer, GrpcWorkWatcher
 from cmms.duchy.scheduler.launcher import JobLauncher
 from cmms.duchy.scheduler.scheduler import MillScheduler
 from cmms.duchy.scheduler.settings import MillSchedulerSettings
@@ -91,6 +91,7 @@ async def run_mill_scheduler(
         launcher,
         settings.mill_type_limits(),
         settings.polling_delay,
+        watcher=GrpcWorkWatcher(channel, settings.internal_api_deadline_seconds),
     )
     http = (
         HealthAndMetricsServer(

@@ -3,7 +3,9 @@
 Every cycle, for each mill type and each protocol it serves: skip if the type already has its
 maximum of unfinished jobs; otherwise claim the protocol's oldest claimable computation (new
 computations first: the protocol's initial stage is prioritized) under a fresh job name, and
-launch that job. Then clean up the type's finished jobs, and wait for the polling delay.
+launch that job. Then clean up the type's finished jobs, and wait for the polling delay, or,
+with a `WorkWatcher`, until the internal API says work may have become claimable (at most the
+polling delay: lock expiries and delayed enqueues are only noticed by polling).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from datetime import timedelta
 
 from cmms.common.logging import get_logger
 from cmms.duchy.scheduler import metrics
-from cmms.duchy.scheduler.claims import MillClaim, WorkClaimer
+from cmms.duchy.scheduler.claims import MillClaim, WorkClaimer, WorkWatcher
 from cmms.duchy.scheduler.launcher import JobLauncher
 from cmms.duchy.scheduler.mill_types import MillType, job_name
 from cmms.protocols.stages import ProtocolType, stage_graph
@@ -49,13 +51,15 @@ class MillScheduler:
         mill_types: Sequence[MillTypeLimits],
         polling_delay: timedelta = timedelta(seconds=2),
         rng: random.Random | None = None,
+        watcher: WorkWatcher | None = None,
     ) -> None:
         # A maximum concurrency of 0 turns a mill type off.
         self._types = [limits for limits in mill_types if limits.maximum_concurrency > 0]
         self._duchy = duchy_name
         self._claimer = claimer
         self._launcher = launcher
-        self._delay = polling_delay.total_seconds()
+        self._delay = polling_delay
+        self._watcher = watcher
         self._rng = rng or random.SystemRandom()
         self._log = _log.bind(duchy=duchy_name)
 
@@ -83,16 +87,41 @@ class MillScheduler:
         expires.
         """
         self._log.info("mill scheduler started", mill_types=[t.value for t in self.mill_types])
+        # The change the last cycle has seen: a change after it wakes the next wait at once.
+        seen = ""
         while not stop.is_set():
             try:
                 await self.run_cycle()
             except Exception:
                 metrics.CYCLE_ERRORS.inc()
                 self._log.exception("mill scheduling cycle failed")
-            # Waiting on the event (not sleeping) lets SIGTERM end the wait at once.
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=self._delay)
+            seen = await self._wait(stop, seen)
         self._log.info("mill scheduler stopped")
+
+    async def _wait(self, stop: asyncio.Event, seen: str) -> str:
+        """Wait for the next cycle's moment; SIGTERM (`stop`) ends any wait at once."""
+        stopped = asyncio.ensure_future(stop.wait())
+        waiting = asyncio.ensure_future(
+            self._watcher.await_work(seen, self._delay)
+            if self._watcher is not None
+            else asyncio.sleep(self._delay.total_seconds(), seen)
+        )
+        try:
+            await asyncio.wait({stopped, waiting}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (stopped, waiting):
+                task.cancel()
+            await asyncio.gather(stopped, waiting, return_exceptions=True)
+        if waiting.cancelled():
+            return seen
+        error = waiting.exception()
+        if error is None:
+            return waiting.result()
+        # The internal API is away: wait as a poll would, then try again.
+        self._log.warning("waiting for work failed", error=repr(error))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=self._delay.total_seconds())
+        return ""
 
     async def _claim_and_launch(
         self, limits: MillTypeLimits, protocol: ProtocolType

@@ -47,7 +47,10 @@ class MillSchedulerSettings(GrpcClientSettings):
         default="subprocess", description="how mill jobs run"
     )
     polling_delay: Duration = Field(
-        default=timedelta(seconds=2), gt=timedelta(0), description="pause between cycles"
+        default=timedelta(seconds=2),
+        gt=timedelta(0),
+        description="longest pause between cycles; a cycle starts at once when the internal API "
+        "reports new work (AwaitWork)",
     )
     successful_jobs_history_limit: int = Field(
         default=3, ge=0, description="finished jobs kept per mill type"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -405,3 +406,49 @@ async def test_get_computation_ids_by_stage(driver: ComputationDriver) -> None:
     assert sorted(reply.global_ids) == ["c1", "c2"]
     empty = await failure(driver.stub.GetComputationIds(pb.GetComputationIdsRequest()))
     assert empty.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def await_work(since: str, seconds: float) -> pb.AwaitWorkRequest:
+    timeout = Duration()
+    timeout.FromTimedelta(timedelta(seconds=seconds))
+    return pb.AwaitWorkRequest(since=since, timeout=timeout)
+
+
+async def test_await_work_answers_when_work_appears(driver: ComputationDriver) -> None:
+    quiet = await driver.stub.AwaitWork(await_work("", 0.05))
+    assert not quiet.changed and quiet.change
+
+    # Whether the wait reaches the server before or after the creation, it sees the change.
+    waiting = asyncio.ensure_future(driver.stub.AwaitWork(await_work(quiet.change, 60)))
+    await driver.create("c1", LLV2, llv2_details(1, []))
+    woken = await asyncio.wait_for(waiting, timeout=30)
+    assert woken.changed and woken.change != quiet.change
+
+    # A marker older than the latest change is answered at once.
+    stale = await asyncio.wait_for(driver.stub.AwaitWork(await_work(quiet.change, 60)), 30)
+    assert stale.changed and stale.change == woken.change
+
+
+async def test_claiming_is_not_a_change_and_foreign_markers_wait(
+    driver: ComputationDriver,
+) -> None:
+    await driver.create("c1", LLV2, llv2_details(1, []))
+    marker = (await driver.stub.AwaitWork(await_work("", 0.01))).change
+    claimed = await driver.stub.ClaimWork(pb.ClaimWorkRequest(computation_type=LLV2, owner="m"))
+    assert claimed.HasField("token")
+    after_claim = await driver.stub.AwaitWork(await_work(marker, 0.2))
+    assert not after_claim.changed and after_claim.change == marker
+    # From another replica or before a restart: no shortcut, just the wait.
+    foreign = await driver.stub.AwaitWork(await_work("0123456789abcdef:99", 0.05))
+    assert not foreign.changed
+
+
+async def test_await_work_needs_a_bounded_timeout(driver: ComputationDriver) -> None:
+    for request in (
+        pb.AwaitWorkRequest(),
+        await_work("", 0),
+        await_work("", 301),
+    ):
+        error = await failure(driver.stub.AwaitWork(request))
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "timeout" in (error.details() or "")

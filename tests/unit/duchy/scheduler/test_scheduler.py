@@ -186,3 +186,79 @@ async def test_run_survives_a_failed_cycle_and_stops_when_asked() -> None:
 
     assert claims.failed
     assert [c.global_computation_id for _, c in launcher.launched] == ["after-the-failure"]
+
+
+class ScriptedWatcher:
+    """A `WorkWatcher` the test drives: each wait ends with the next scripted outcome."""
+
+    def __init__(self) -> None:
+        self.outcomes: asyncio.Queue[str | Exception] = asyncio.Queue()
+        self.calls: list[tuple[str, timedelta]] = []
+        self.called = asyncio.Event()
+
+    async def await_work(self, since: str, timeout: timedelta) -> str:
+        self.calls.append((since, timeout))
+        self.called.set()
+        outcome = await self.outcomes.get()
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    async def next_call(self) -> None:
+        await asyncio.wait_for(self.called.wait(), timeout=30)
+        self.called.clear()
+
+
+async def test_a_cycle_starts_as_soon_as_the_watcher_reports_work() -> None:
+    claims, launcher, watcher = FakeClaimSource(), RecordingLauncher(), ScriptedWatcher()
+    stop = asyncio.Event()
+    # An hour's polling delay: only the watcher can start the second cycle in time.
+    loop = MillScheduler(
+        "worker1",
+        claims,
+        launcher,
+        [MillTypeLimits(MillType.HMSS)],
+        polling_delay=timedelta(hours=1),
+        watcher=watcher,
+    )
+    running = asyncio.ensure_future(loop.run(stop))
+
+    await watcher.next_call()
+    assert launcher.launched == []
+    assert watcher.calls == [("", timedelta(hours=1))]
+    claims.add(HMSS, "new-work")
+    watcher.outcomes.put_nowait("server:1")
+
+    await watcher.next_call()
+    assert [c.global_computation_id for _, c in launcher.launched] == ["new-work"]
+    # The next wait starts from the change the last one saw.
+    assert watcher.calls[-1] == ("server:1", timedelta(hours=1))
+
+    stop.set()  # ends the pending wait at once
+    await asyncio.wait_for(running, timeout=30)
+
+
+async def test_a_failed_wait_falls_back_to_the_polling_delay() -> None:
+    claims, launcher, watcher = FakeClaimSource(), RecordingLauncher(), ScriptedWatcher()
+    stop = asyncio.Event()
+    loop = MillScheduler(
+        "worker1",
+        claims,
+        launcher,
+        [MillTypeLimits(MillType.HMSS)],
+        polling_delay=timedelta(milliseconds=1),
+        watcher=watcher,
+    )
+    running = asyncio.ensure_future(loop.run(stop))
+    await watcher.next_call()
+    watcher.outcomes.put_nowait("server:4")
+    await watcher.next_call()
+    cycles_before = len(claims.calls)
+    watcher.outcomes.put_nowait(ConnectionError("internal API away"))
+
+    await watcher.next_call()
+    # Another cycle ran after the polling delay, and the marker was forgotten.
+    assert len(claims.calls) > cycles_before
+    assert watcher.calls[-1][0] == ""
+    stop.set()
+    await asyncio.wait_for(running, timeout=30)

@@ -384,6 +384,58 @@ class ClaimWorkResponse(_message.Message):
 Global___ClaimWorkResponse: _TypeAlias = ClaimWorkResponse  # noqa: Y015
 
 @_typing.final
+class AwaitWorkRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SINCE_FIELD_NUMBER: _builtins.int
+    TIMEOUT_FIELD_NUMBER: _builtins.int
+    since: _builtins.str
+    """The `change` of an earlier answer. If this server has changed since, the answer is
+    immediate. Empty, or from another server (replica or restart): wait for the next change.
+    """
+    @_builtins.property
+    def timeout(self) -> _duration_pb2.Duration:
+        """How long to wait at most; required, positive, and at most 5 minutes."""
+
+    def __init__(
+        self,
+        *,
+        since: _builtins.str = ...,
+        timeout: _duration_pb2.Duration | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["timeout", b"timeout"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["since", b"since", "timeout", b"timeout"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AwaitWorkRequest: _TypeAlias = AwaitWorkRequest  # noqa: Y015
+
+@_typing.final
+class AwaitWorkResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHANGE_FIELD_NUMBER: _builtins.int
+    CHANGED_FIELD_NUMBER: _builtins.int
+    change: _builtins.str
+    """This server's latest change, to pass as `since` next time."""
+    changed: _builtins.bool
+    """False when the timeout passed without a change."""
+    def __init__(
+        self,
+        *,
+        change: _builtins.str = ...,
+        changed: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["change", b"change", "changed", b"changed"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AwaitWorkResponse: _TypeAlias = AwaitWorkResponse  # noqa: Y015
+
+@_typing.final
 class RecordOutputBlobPathRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

@@ -67,6 +67,11 @@ class ComputationsStub:
                 request_serializer=cmms_dot_api_dot_internal_dot_duchy_dot_v1_dot_computations__service__pb2.ClaimWorkRequest.SerializeToString,
                 response_deserializer=cmms_dot_api_dot_internal_dot_duchy_dot_v1_dot_computations__service__pb2.ClaimWorkResponse.FromString,
                 _registered_method=True)
+        self.AwaitWork = channel.unary_unary(
+                '/cmms.api.internal.duchy.v1.Computations/AwaitWork',
+                request_serializer=cmms_dot_api_dot_internal_dot_duchy_dot_v1_dot_computations__service__pb2.AwaitWorkRequest.SerializeToString,
+                response_deserializer=cmms_dot_api_dot_internal_dot_duchy_dot_v1_dot_computations__service__pb2.AwaitWorkResponse.FromString,
+                _registered_method=True)
         self.RecordOutputBlobPath = channel.unary_unary(
                 '/cmms.api.internal.duchy.v1.Computations/RecordOutputBlobPath',
                 request_serializer=cmms_dot_api_dot_internal_dot_duchy_dot_v1_dot_computations__service__pb2.RecordOutputBlobPathRequest.SerializeToString,
@@ -139,6 +144,15 @@ class ComputationsServicer:
 
     def ClaimWork(self, request, context):
         """Locks the next claimable computation of a type, if any.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AwaitWork(self, request, context):
+        """Long poll for schedulers: answers once work may have become claimable on this server (a
+        computation created, advanced, enqueued or fulfilled) or when the timeout passes, so that a
+        scheduler claims as soon as there is work instead of polling ClaimWork.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -217,6 +231,11 @@ def add_ComputationsServicer_to_server(servicer, server):
                     servicer.ClaimWork,
                     request_deserializer=cmms_dot_api_dot_internal_dot_duchy_dot_v1_dot_computations__service__pb2.ClaimWorkRequest.FromString,
                     response_serializer=cmms_dot_api_dot_internal_dot_duchy_dot_v1_dot_computations__service__pb2.ClaimWorkResponse.SerializeToString,
+            ),
+            'AwaitWork': grpc.unary_unary_rpc_method_handler(
+                    servicer.AwaitWork,
+                    request_deserializer=cmms_dot_api_dot_internal_dot_duchy_dot_v1_dot_computations__service__pb2.AwaitWorkRequest.FromString,
+                    response_serializer=cmms_dot_api_dot_internal_dot_duchy_dot_v1_dot_computations__service__pb2.AwaitWorkResponse.SerializeToString,
             ),
             'RecordOutputBlobPath': grpc.unary_unary_rpc_method_handler(
                     servicer.RecordOutputBlobPath,
@@ -413,6 +432,33 @@ class Computations:
             '/cmms.api.internal.duchy.v1.Computations/ClaimWork',
             cmms_dot_api_dot_internal_dot_duchy_dot_v1_dot_computations__service__pb2.ClaimWorkRequest.SerializeToString,
             cmms_dot_api_dot_internal_dot_duchy_dot_v1_dot_computations__service__pb2.ClaimWorkResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AwaitWork(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cmms.api.internal.duchy.v1.Computations/AwaitWork',
+            cmms_dot_api_dot_internal_dot_duchy_dot_v1_dot_computations__service__pb2.AwaitWorkRequest.SerializeToString,
+            cmms_dot_api_dot_internal_dot_duchy_dot_v1_dot_computations__service__pb2.AwaitWorkResponse.FromString,
             options,
             channel_credentials,
             insecure,

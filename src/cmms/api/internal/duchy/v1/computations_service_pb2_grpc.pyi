@@ -46,6 +46,11 @@ class ComputationsStub:
     """Moves to a terminal stage from any stage and leaves the work queue."""
     ClaimWork: _grpc.UnaryUnaryMultiCallable[_computations_service_pb2.ClaimWorkRequest, _computations_service_pb2.ClaimWorkResponse]
     """Locks the next claimable computation of a type, if any."""
+    AwaitWork: _grpc.UnaryUnaryMultiCallable[_computations_service_pb2.AwaitWorkRequest, _computations_service_pb2.AwaitWorkResponse]
+    """Long poll for schedulers: answers once work may have become claimable on this server (a
+    computation created, advanced, enqueued or fulfilled) or when the timeout passes, so that a
+    scheduler claims as soon as there is work instead of polling ClaimWork.
+    """
     RecordOutputBlobPath: _grpc.UnaryUnaryMultiCallable[_computations_service_pb2.RecordOutputBlobPathRequest, _computations_service_pb2.RecordOutputBlobPathResponse]
     EnqueueComputation: _grpc.UnaryUnaryMultiCallable[_computations_service_pb2.EnqueueComputationRequest, _computations_service_pb2.EnqueueComputationResponse]
     """Releases the lock and makes the computation claimable again after a delay."""
@@ -76,6 +81,11 @@ class ComputationsAsyncStub(ComputationsStub):
     """Moves to a terminal stage from any stage and leaves the work queue."""
     ClaimWork: _aio.UnaryUnaryMultiCallable[_computations_service_pb2.ClaimWorkRequest, _computations_service_pb2.ClaimWorkResponse]  # type: ignore[assignment]
     """Locks the next claimable computation of a type, if any."""
+    AwaitWork: _aio.UnaryUnaryMultiCallable[_computations_service_pb2.AwaitWorkRequest, _computations_service_pb2.AwaitWorkResponse]  # type: ignore[assignment]
+    """Long poll for schedulers: answers once work may have become claimable on this server (a
+    computation created, advanced, enqueued or fulfilled) or when the timeout passes, so that a
+    scheduler claims as soon as there is work instead of polling ClaimWork.
+    """
     RecordOutputBlobPath: _aio.UnaryUnaryMultiCallable[_computations_service_pb2.RecordOutputBlobPathRequest, _computations_service_pb2.RecordOutputBlobPathResponse]  # type: ignore[assignment]
     EnqueueComputation: _aio.UnaryUnaryMultiCallable[_computations_service_pb2.EnqueueComputationRequest, _computations_service_pb2.EnqueueComputationResponse]  # type: ignore[assignment]
     """Releases the lock and makes the computation claimable again after a delay."""
@@ -139,6 +149,17 @@ class ComputationsServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_computations_service_pb2.ClaimWorkResponse, _abc.Awaitable[_computations_service_pb2.ClaimWorkResponse]]:
         """Locks the next claimable computation of a type, if any."""
+
+    @_abc_1.abstractmethod
+    def AwaitWork(
+        self,
+        request: _computations_service_pb2.AwaitWorkRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_computations_service_pb2.AwaitWorkResponse, _abc.Awaitable[_computations_service_pb2.AwaitWorkResponse]]:
+        """Long poll for schedulers: answers once work may have become claimable on this server (a
+        computation created, advanced, enqueued or fulfilled) or when the timeout passes, so that a
+        scheduler claims as soon as there is work instead of polling ClaimWork.
+        """
 
     @_abc_1.abstractmethod
     def RecordOutputBlobPath(
