@@ -112,11 +112,24 @@ class LiquidLegionsConfig(_Model):
     noise_mechanism: NoiseMechanism = NoiseMechanism.DISCRETE_GAUSSIAN
 
 
+def _is_prime(n: int) -> bool:
+    """Trial division: moduli are int32, so at most ~46,000 divisions, once at start-up."""
+    if n < 2:
+        return False
+    divisor = 2
+    while divisor * divisor <= n:
+        if n % divisor == 0:
+            return False
+        divisor += 1
+    return True
+
+
 class HmssConfig(_Model):
     enabled: bool = False
     enabled_for_measurement_consumers: tuple[str, ...] = ()
-    reach_and_frequency_ring_modulus: int = Field(default=127, gt=1)
-    reach_ring_modulus: int = Field(default=127, gt=1)
+    # int32 on the wire; creation also checks each against the measurement (planning).
+    reach_and_frequency_ring_modulus: int = Field(default=127, gt=1, le=2**31 - 1)
+    reach_ring_modulus: int = Field(default=127, gt=1, le=2**31 - 1)
     noise_mechanism: NoiseMechanism = NoiseMechanism.DISCRETE_GAUSSIAN
     first_non_aggregator: str
     second_non_aggregator: str
@@ -127,6 +140,13 @@ class HmssConfig(_Model):
         roles = {self.first_non_aggregator, self.second_non_aggregator, self.aggregator}
         if len(roles) != 3:
             raise ValueError("the three HMSS roles need three different duchies")
+        return self
+
+    @model_validator(mode="after")
+    def _prime_reach_modulus(self) -> HmssConfig:
+        # Reach-only HMSS multiplies shares by random non-zero factors, which needs a field.
+        if not _is_prime(self.reach_ring_modulus):
+            raise ValueError(f"reach_ring_modulus must be prime, got {self.reach_ring_modulus}")
         return self
 
     def enabled_for(self, measurement_consumer: str) -> bool:

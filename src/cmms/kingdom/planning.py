@@ -88,6 +88,33 @@ def choose_protocol(
     return ProtocolChoice(Protocol.LLV2)
 
 
+def check_ring_modulus(
+    config: KingdomConfig,
+    protocol: Protocol,
+    measurement_type: MeasurementType,
+    maximum_frequency: int,
+    edp_count: int,
+) -> None:
+    """HMSS adds the EDPs' shares in a ring of `q` elements, which must hold every combined
+    value plus the sentinel: R&F needs q > 1 + MF x #EDPs, reach q > 1 + #EDPs. Otherwise the
+    duchies would fail the computation much later; FAILED_PRECONDITION at creation instead."""
+    if protocol is not Protocol.HMSS:
+        return
+    hmss = config.hmss
+    assert hmss is not None  # HMSS is only chosen when configured
+    if measurement_type is MeasurementType.REACH_AND_FREQUENCY:
+        modulus, largest = hmss.reach_and_frequency_ring_modulus, maximum_frequency * edp_count
+        what = f"maximum_frequency {maximum_frequency} over {edp_count} data providers"
+    else:
+        modulus, largest = hmss.reach_ring_modulus, edp_count
+        what = f"reach over {edp_count} data providers"
+    if modulus <= 1 + largest:
+        raise failed_precondition(
+            f"the HMSS ring modulus {modulus} is too small for {what} "
+            f"(it must exceed {1 + largest}); use fewer data providers or a lower frequency"
+        )
+
+
 def allows_wrapping_sampling_interval(protocol: Protocol) -> bool:
     return protocol in (Protocol.HMSS, Protocol.TRUSTEE)
 

@@ -351,3 +351,28 @@ async def test_concurrent_last_ones_in_make_each_transition_exactly_once(
         "measurement state PENDING_REQUISITION_FULFILLMENT -> PENDING_PARTICIPANT_CONFIRMATION",
         "measurement state PENDING_PARTICIPANT_CONFIRMATION -> PENDING_COMPUTATION",
     ]
+
+
+@pytest.mark.parametrize(("modulus", "accepted"), [(31, False), (32, True)])
+async def test_hmss_ring_modulus_must_hold_the_combined_frequency(
+    kingdom_database_url: str, dev_pki: object, modulus: int, accepted: bool
+) -> None:
+    # Three EDPs at maximum frequency 10 combine to at most 30; with the sentinel, q > 31.
+    config = kingdom_test_config(hmss__reach_and_frequency_ring_modulus=modulus)
+    world = await KingdomWorld.open(kingdom_database_url, dev_pki, config=config)  # type: ignore[arg-type]
+    try:
+        await world.set_capabilities(EDPS, Capabilities(hmss_supported=True))
+        flow = Flow(world)
+        request = world.measurement_request(EDPS)
+        if accepted:
+            measurement = await flow.create(request)
+            config_used = measurement.protocol_config.honest_majority_share_shuffle
+            assert config_used.ring_modulus == modulus
+            return
+        with pytest.raises(StatusError) as raised:
+            await flow.create(request)
+        assert raised.value.code == grpc.StatusCode.FAILED_PRECONDITION
+        assert "ring modulus 31" in raised.value.message
+        assert "must exceed 31" in raised.value.message
+    finally:
+        await world.close()

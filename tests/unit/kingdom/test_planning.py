@@ -13,6 +13,7 @@ from cmms.kingdom.db.records import Capabilities, Protocol
 from cmms.kingdom.planning import (
     EdpFacts,
     MeasurementType,
+    check_ring_modulus,
     choose_duchies,
     choose_protocol,
     preassigned_duchy,
@@ -122,3 +123,27 @@ def test_hmss_requisitions_go_to_non_aggregators_by_id_parity() -> None:
     assert preassigned_duchy(config, Protocol.HMSS, 10) == "worker1"
     assert preassigned_duchy(config, Protocol.HMSS, 11) == "worker2"
     assert preassigned_duchy(config, Protocol.LLV2, 11) is None
+
+
+def test_ring_modulus_check_covers_hmss_only() -> None:
+    config = kingdom_test_config(
+        hmss__reach_and_frequency_ring_modulus=42, hmss__reach_ring_modulus=5
+    )
+    rf, reach = MeasurementType.REACH_AND_FREQUENCY, MeasurementType.REACH
+    check_ring_modulus(config, Protocol.HMSS, rf, 10, 4)  # 42 > 1 + 40
+    with pytest.raises(StatusError) as raised:
+        check_ring_modulus(config, Protocol.HMSS, rf, 10, 5)  # 42 <= 1 + 50
+    assert raised.value.code == grpc.StatusCode.FAILED_PRECONDITION
+    assert "maximum_frequency 10 over 5 data providers" in raised.value.message
+    check_ring_modulus(config, Protocol.HMSS, reach, 1, 3)  # 5 > 1 + 3
+    with pytest.raises(StatusError):
+        check_ring_modulus(config, Protocol.HMSS, reach, 1, 4)
+    # Other protocols have no ring.
+    check_ring_modulus(config, Protocol.LLV2, rf, 100, 50)
+
+
+@pytest.mark.parametrize("modulus", [1, 128, 2**31])
+def test_the_reach_ring_modulus_must_be_a_prime_int32(modulus: int) -> None:
+    with pytest.raises(ValueError, match="reach_ring_modulus"):
+        kingdom_test_config(hmss__reach_ring_modulus=modulus)
+    assert kingdom_test_config(hmss__reach_ring_modulus=2_147_483_647).hmss is not None

@@ -152,4 +152,9 @@ def validate_create_request(
         # In float32, as EDPs compute it: 0.2f + 0.8f is exactly 1 there.
         sampling_interval_wraps=bool(np.float32(interval.start) + np.float32(interval.width) > 1),
         requisitions=tuple(requisitions),
+        maximum_frequency=(
+            spec.reach_and_frequency.maximum_frequency
+            if measurement_type is MeasurementType.REACH_AND_FREQUENCY
+            else 1
+        ),
     )

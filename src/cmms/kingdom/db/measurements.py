@@ -29,6 +29,7 @@ from cmms.kingdom.planning import (
     MeasurementType,
     aggregator_of,
     allows_wrapping_sampling_interval,
+    check_ring_modulus,
     choose_duchies,
     choose_protocol,
     preassigned_duchy,
@@ -62,6 +63,8 @@ class NewMeasurement:
     measurement_type: MeasurementType
     sampling_interval_wraps: bool
     requisitions: tuple[NewRequisition, ...]
+    # Of a reach-and-frequency spec; 1 for every other type.
+    maximum_frequency: int = 1
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,13 @@ class MeasurementRepository:
                 edp_certificates.append(edp.certificate_id)
             choice = choose_protocol(
                 self._config, new.measurement_type, new.measurement_consumer_id, facts
+            )
+            check_ring_modulus(
+                self._config,
+                choice.protocol,
+                new.measurement_type,
+                new.maximum_frequency,
+                len(new.requisitions),
             )
             if new.sampling_interval_wraps and not allows_wrapping_sampling_interval(
                 choice.protocol

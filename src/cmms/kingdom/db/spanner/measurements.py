@@ -27,6 +27,7 @@ from cmms.kingdom.planning import (
     EdpFacts,
     aggregator_of,
     allows_wrapping_sampling_interval,
+    check_ring_modulus,
     choose_duchies,
     choose_protocol,
     preassigned_duchy,
@@ -61,6 +62,13 @@ class SpannerMeasurementRepository:
             edp_certificates.append(edp.certificate_id)
         choice = choose_protocol(
             self._config, new.measurement_type, new.measurement_consumer_id, facts
+        )
+        check_ring_modulus(
+            self._config,
+            choice.protocol,
+            new.measurement_type,
+            new.maximum_frequency,
+            len(new.requisitions),
         )
         if new.sampling_interval_wraps and not allows_wrapping_sampling_interval(choice.protocol):
             raise invalid_argument(
