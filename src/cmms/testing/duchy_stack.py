@@ -14,7 +14,12 @@ from typing import Any
 
 import grpc
 
-from cmms.api.internal.duchy.protocol.v1 import common_pb2, hmss_pb2, llv2_pb2
+from cmms.api.internal.duchy.protocol.v1 import (
+    common_pb2,
+    hmss_pb2,
+    llv2_pb2,
+    reach_only_llv2_pb2,
+)
 from cmms.api.internal.duchy.v1 import (
     computation_details_pb2,
     computation_token_pb2,
@@ -114,6 +119,17 @@ def llv2_details(
 ) -> computation_details_pb2.ComputationDetails:
     return computation_details_pb2.ComputationDetails(
         liquid_legions_v2=llv2_pb2.LiquidLegionsV2.ComputationDetails(
+            role=role,  # type: ignore[arg-type]
+            participants=[common_pb2.LiquidLegionsParticipant(duchy_id=d) for d in participants],
+        )
+    )
+
+
+def ro_llv2_details(
+    role: int, participants: Sequence[str]
+) -> computation_details_pb2.ComputationDetails:
+    return computation_details_pb2.ComputationDetails(
+        reach_only_liquid_legions_v2=reach_only_llv2_pb2.ReachOnlyLiquidLegionsV2.ComputationDetails(
             role=role,  # type: ignore[arg-type]
             participants=[common_pb2.LiquidLegionsParticipant(duchy_id=d) for d in participants],
         )

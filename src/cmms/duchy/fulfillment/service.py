@@ -32,6 +32,7 @@ from cmms.duchy.fulfillment.verification import (
     PUBLIC_API_VERSION,
     parse_requisition_name,
     protocol_details,
+    sketch_size_error,
     verify_nonce,
 )
 from cmms.duchy.internal_api.convert import stage_from_proto
@@ -111,7 +112,14 @@ class RequisitionFulfillmentServicer(
         if not path:
             path = RequisitionBlobKey(token.global_computation_id, name.requisition_id).path
             rules = BodyRules(self._max_payload_bytes, required=False)
-            await store_body(self._store, path, body_chunks(request_iterator, _chunk_of, rules))
+            size = await store_body(
+                self._store, path, body_chunks(request_iterator, _chunk_of, rules)
+            )
+            problem = sketch_size_error(protocol, size)
+            if problem is not None:
+                # Refused before it is recorded: the EDP may send a correct body again.
+                await self._store.delete(path)
+                fail(grpc.StatusCode.INVALID_ARGUMENT, f"{header.name}: {problem}")
             record = computations_service_pb2.RecordRequisitionFulfillmentRequest(
                 token=token, key=key, blob_path=path, public_api_version=PUBLIC_API_VERSION
             )

@@ -18,6 +18,7 @@ from google.protobuf.message import DecodeError
 from cmms.api.internal.duchy.v1 import computation_details_pb2
 from cmms.api.public.v1 import crypto_pb2, measurement_spec_pb2, requisition_fulfillment_pb2
 from cmms.common.grpc import StatusError, fail
+from cmms.protocols.liquid_legions.records import REACH_ONLY_REGISTER_SIZE, REGISTER_SIZE
 from cmms.protocols.stages import ProtocolType
 
 Header = requisition_fulfillment_pb2.FulfillRequisitionRequest.Header
@@ -176,4 +177,21 @@ def _aws_params(
         region=aws.region,
         audience=value,
         credential_source=source,
+    )
+
+
+# The encrypted sketch of a Liquid Legions requisition is a whole number of these records.
+_SKETCH_RECORD_SIZES = {
+    ProtocolType.LIQUID_LEGIONS_V2: REGISTER_SIZE,
+    ProtocolType.REACH_ONLY_LIQUID_LEGIONS_V2: REACH_ONLY_REGISTER_SIZE,
+}
+
+
+def sketch_size_error(protocol: int, size: int) -> str | None:
+    """Why a requisition body of `size` bytes cannot be this protocol's sketch, or None."""
+    record_size = _SKETCH_RECORD_SIZES.get(ProtocolType(protocol))
+    if record_size is None or size % record_size == 0:
+        return None
+    return (
+        f"the encrypted sketch is {size} bytes, not a whole number of {record_size}-byte registers"
     )

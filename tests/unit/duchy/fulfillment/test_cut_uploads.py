@@ -22,6 +22,7 @@ from .test_requisition_fulfillment import (
     header,
     kingdom,
     pb,
+    registers,
     stored,
     upload,
 )
@@ -72,7 +73,7 @@ async def test_an_upload_cut_half_way_leaves_nothing_and_the_retry_is_taken(
     assert after.requisitions[0].path == ""
     assert after.requisitions[0].details.nonce == 0
 
-    reply = await stub.FulfillRequisition(upload(header(), b"whole ", b"sketch"))
+    reply = await stub.FulfillRequisition(upload(header(), registers(2, 5), registers(1, 6)))
     assert reply.state == requisitions_pb2.Requisition.FULFILLED
-    assert stored(blob_root) == {"requisitions/c1/r1": b"whole sketch"}
+    assert stored(blob_root) == {"requisitions/c1/r1": registers(2, 5) + registers(1, 6)}
     assert [r.nonce for _, r in kingdom.calls] == [NONCE]

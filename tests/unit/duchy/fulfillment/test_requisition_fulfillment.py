@@ -23,12 +23,14 @@ from cmms.common.grpc import StatusError
 from cmms.common.identity import Principal
 from cmms.duchy.deployable import DuchyDeployable
 from cmms.duchy.fulfillment.verification import nonce_hash
+from cmms.protocols.liquid_legions.records import REACH_ONLY_REGISTER_SIZE, REGISTER_SIZE
 from cmms.testing.duchy_fixtures import TEST_MAX_PAYLOAD_BYTES, ChannelOpener
 from cmms.testing.duchy_stack import (
     ComputationDriver,
     FakeKingdomRequisitions,
     hmss_details,
     llv2_details,
+    ro_llv2_details,
 )
 
 pb = requisition_fulfillment_pb2
@@ -39,6 +41,11 @@ EDP1 = Principal.data_provider("edp1")
 NONCE = 0xFEDCBA9876543210  # above 2**63: fixed64 nonces are unsigned
 OTHER_NONCE = 77
 FINGERPRINT = b"\x0f" * 32
+
+
+def registers(count: int, fill: int = 1) -> bytes:
+    """`count` LLv2 sketch registers' worth of bytes (the service checks only the length)."""
+    return bytes([fill]) * (REGISTER_SIZE * count)
 
 
 async def failure(call: object) -> grpc.aio.AioRpcError:
@@ -88,6 +95,7 @@ async def create(
 ) -> None:
     details = {
         1: lambda: llv2_details(1, ["worker1", "worker2", "aggregator"]),
+        2: lambda: ro_llv2_details(1, ["worker1", "worker2", "aggregator"]),
         3: lambda: hmss_details(1),
         4: lambda: computation_details_pb2.ComputationDetails(
             trus_tee=trustee_pb2.TrusTee.ComputationDetails(role=1)  # type: ignore[arg-type]
@@ -134,10 +142,10 @@ async def test_fulfilment_stores_records_and_notifies_the_kingdom_once(
     await create(driver)
     context = common_pb2.FulfillmentContext()
     reply = await as_caller(EDP1).FulfillRequisition(
-        upload(header(fulfillment_context=context), b"sketch-", b"bytes")
+        upload(header(fulfillment_context=context), registers(2, 7), registers(1, 8))
     )
     assert reply.state == requisitions_pb2.Requisition.FULFILLED
-    assert stored(blob_root) == {"requisitions/c1/r1": b"sketch-bytes"}
+    assert stored(blob_root) == {"requisitions/c1/r1": registers(2, 7) + registers(1, 8)}
     recorded = (await driver.get("c1")).requisitions[0]
     assert recorded.path == "c1/r1"
     assert recorded.details.public_api_version == "v1"
@@ -151,10 +159,10 @@ async def test_a_second_upload_is_refused_and_overwrites_nothing(
     driver: ComputationDriver, as_caller: Caller, kingdom: FakeKingdomRequisitions, blob_root: Path
 ) -> None:
     await create(driver)
-    await as_caller(EDP1).FulfillRequisition(upload(header(), b"first"))
-    again = await failure(as_caller(EDP1).FulfillRequisition(upload(header(), b"second")))
+    await as_caller(EDP1).FulfillRequisition(upload(header(), registers(1, 1)))
+    again = await failure(as_caller(EDP1).FulfillRequisition(upload(header(), registers(1, 2))))
     assert again.code() == grpc.StatusCode.ALREADY_EXISTS
-    assert stored(blob_root) == {"requisitions/c1/r1": b"first"}
+    assert stored(blob_root) == {"requisitions/c1/r1": registers(1, 1)}
     assert len(kingdom.calls) == 1
 
 
@@ -242,6 +250,34 @@ async def test_malformed_uploads_are_invalid(
     error = await failure(as_caller(EDP1).FulfillRequisition(iter(messages)))
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert stored(blob_root) == {}
+
+
+@pytest.mark.parametrize(
+    ("protocol", "record_size"),
+    [(1, REGISTER_SIZE), (2, REACH_ONLY_REGISTER_SIZE)],
+)
+async def test_a_sketch_of_partial_registers_is_refused_and_can_be_sent_again(
+    driver: ComputationDriver,
+    as_caller: Caller,
+    kingdom: FakeKingdomRequisitions,
+    blob_root: Path,
+    protocol: int,
+    record_size: int,
+) -> None:
+    await create(driver, protocol=protocol)
+    torn = b"\x01" * (3 * record_size - 1)
+    error = await failure(as_caller(EDP1).FulfillRequisition(upload(header(), torn)))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert f"{3 * record_size - 1} bytes" in (error.details() or "")
+    assert f"{record_size}-byte registers" in (error.details() or "")
+    # Nothing is kept or recorded and the Kingdom hears nothing: a whole sketch is taken.
+    assert stored(blob_root) == {}
+    assert (await driver.get("c1")).requisitions[0].path == ""
+    assert kingdom.calls == []
+    whole = b"\x02" * (3 * record_size)
+    reply = await as_caller(EDP1).FulfillRequisition(upload(header(), whole))
+    assert reply.state == requisitions_pb2.Requisition.FULFILLED
+    assert stored(blob_root) == {"requisitions/c1/r1": whole}
 
 
 async def test_oversized_uploads_are_refused(
@@ -416,7 +452,7 @@ async def test_an_unreachable_kingdom_is_retried(
 ) -> None:
     await create(driver)
     kingdom.unavailable_calls = 1
-    reply = await as_caller(EDP1).FulfillRequisition(upload(header(), b"data"))
+    reply = await as_caller(EDP1).FulfillRequisition(upload(header(), registers(1)))
     assert reply.state == requisitions_pb2.Requisition.FULFILLED
     assert [r.nonce for _, r in kingdom.calls] == [NONCE, NONCE]
 
