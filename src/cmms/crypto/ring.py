@@ -22,3 +22,18 @@ def ring_dtype(q: int) -> np.dtype[np.unsignedinteger]:
         if q - 1 <= np.iinfo(dtype).max:
             return np.dtype(dtype)
     raise AssertionError("unreachable: q <= 2**32")  # pragma: no cover
+
+
+def is_prime(q: int) -> bool:
+    """Whether Z_q is a field (reach-only HMSS needs one). Trial division, as the reference's
+    reach-only check does."""
+    if q < 2:
+        return False
+    if q % 2 == 0:
+        return q == 2
+    divisor = 3
+    while divisor * divisor <= q:
+        if q % divisor == 0:
+            return False
+        divisor += 2
+    return True

@@ -58,6 +58,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from cmms.common.errors import UserError
+from cmms.crypto.ring import is_prime
 
 
 class NoiseMechanism(enum.StrEnum):
@@ -112,18 +113,6 @@ class LiquidLegionsConfig(_Model):
     noise_mechanism: NoiseMechanism = NoiseMechanism.DISCRETE_GAUSSIAN
 
 
-def _is_prime(n: int) -> bool:
-    """Trial division: moduli are int32, so at most ~46,000 divisions, once at start-up."""
-    if n < 2:
-        return False
-    divisor = 2
-    while divisor * divisor <= n:
-        if n % divisor == 0:
-            return False
-        divisor += 1
-    return True
-
-
 class HmssConfig(_Model):
     enabled: bool = False
     enabled_for_measurement_consumers: tuple[str, ...] = ()
@@ -145,7 +134,7 @@ class HmssConfig(_Model):
     @model_validator(mode="after")
     def _prime_reach_modulus(self) -> HmssConfig:
         # Reach-only HMSS multiplies shares by random non-zero factors, which needs a field.
-        if not _is_prime(self.reach_ring_modulus):
+        if not is_prime(self.reach_ring_modulus):
             raise ValueError(f"reach_ring_modulus must be prime, got {self.reach_ring_modulus}")
         return self
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from cmms.crypto.ring import is_prime
 from cmms.dp.parameters import PrivacyParams
 from cmms.protocols.errors import InvalidProtocolInputError
 from cmms.protocols.measurement import MeasurementType, NoiseMechanism, float32_width
@@ -106,17 +107,3 @@ class NoiseConfig:
                 f"noise mechanism {self.mechanism.name} needs frequency DP params for R&F"
             )
         return self.frequency
-
-
-def is_prime(q: int) -> bool:
-    """Trial division, as the reference's reach-only check does."""
-    if q < 2:
-        return False
-    if q % 2 == 0:
-        return q == 2
-    divisor = 3
-    while divisor * divisor <= q:
-        if q % divisor == 0:
-            return False
-        divisor += 2
-    return True
