@@ -189,18 +189,23 @@ def lock_held(token: Token) -> bool:
 def mill_jobs(system: LocalSystem, duchy_id: str) -> dict[str, int]:
     """The running mill jobs of the duchy's scheduler: job name (its lock owner) -> pid.
 
-    A job writes to `{mill logs}/{job}.log`, whether it was started for its claim or was a
-    warm standby handed the claim later: its standard output names the job.
+    A job writes to `{mill logs}/{job}.log`, whether the scheduler started it (a child) or its
+    warm standby forked it (a grandchild): its standard output names the job. The job's own
+    kernel workers write there too, one level further down, so the shallowest process wins.
     """
     logs = system.layout.mill_logs(duchy_id).resolve()
-    jobs = {}
-    for pid in system.supervisor.descendants(f"{duchy_id}-mill-scheduler", depth=1):
-        try:
-            output = Path(os.readlink(f"/proc/{pid}/fd/1"))
-        except OSError:
-            continue
-        if output.parent == logs and output.suffix == ".log":
-            jobs[output.stem] = pid
+    scheduler = f"{duchy_id}-mill-scheduler"
+    children = set(system.supervisor.descendants(scheduler, depth=1))
+    grandchildren = set(system.supervisor.descendants(scheduler, depth=2)) - children
+    jobs: dict[str, int] = {}
+    for level in (children, grandchildren):
+        for pid in sorted(level):
+            try:
+                output = Path(os.readlink(f"/proc/{pid}/fd/1"))
+            except OSError:
+                continue
+            if output.parent == logs and output.suffix == ".log":
+                jobs.setdefault(output.stem, pid)
     return jobs
 
 

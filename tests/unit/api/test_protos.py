@@ -260,6 +260,7 @@ UNARY = (False, False)
                     "AdvanceComputationStage",
                     "FinishComputation",
                     "ClaimWork",
+                    "AwaitWork",
                     "RecordOutputBlobPath",
                     "EnqueueComputation",
                     "RecordRequisitionFulfillment",
