@@ -34,7 +34,7 @@ from cmms.storage.url import BlobStoreUrl
 
 # Keys may not end a segment with this, so a partial file can never be mistaken for a blob.
 PARTIAL_SUFFIX = ".cmms-partial"
-_OPEN_TEMP_ATTEMPTS = 5
+_OPEN_TEMP_ATTEMPTS = 16
 # A partial file untouched this long belongs to a writer that is gone.
 STALE_PARTIAL_SECONDS = 600.0
 
@@ -82,13 +82,26 @@ class FileBlobStore(BlobStore):
                 target.parent.mkdir(parents=True, exist_ok=True)
                 return temp_path, open(temp_path, "xb")
             except (FileExistsError, NotADirectoryError) as error:
-                raise BlobStoreError(
-                    f"cannot write {key!r}: a blob exists where the file store needs a directory"
-                ) from error
+                if self._file_in_the_way(target.parent):
+                    raise BlobStoreError(
+                        f"cannot write {key!r}: a blob exists where the file store needs a "
+                        "directory"
+                    ) from error
+                # mkdir saw the directory, then a concurrent delete pruned it: try again.
+                continue
             except FileNotFoundError:
                 # A concurrent delete pruned the now-empty directory; create it again.
                 continue
         raise BlobStoreError(f"cannot create the directory for {key!r} under {self.root}")
+
+    def _file_in_the_way(self, directory: Path) -> bool:
+        """Whether `directory` or one of its parents below the root is not a directory."""
+        for path in (directory, *directory.parents):
+            if path == self.root:
+                return False
+            if path.exists() and not path.is_dir():
+                return True
+        return False
 
     def _publish(self, key: str, file: BinaryIO, temp_path: Path, target: Path) -> None:
         file.flush()
