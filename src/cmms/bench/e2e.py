@@ -60,6 +60,7 @@ from cmms.deploy.demo.stages import (
 from cmms.deploy.local.configs import AGGREGATOR, kingdom_config
 from cmms.deploy.local.options import LocalOptions
 from cmms.deploy.local.routing import LocalProtocol
+from cmms.deploy.local.supervisor import ChildFailedError
 from cmms.deploy.local.system import DATA_PROVIDERS, LocalSystem
 from cmms.deploy.local.truth import population_of, true_reach_and_frequency
 from cmms.protocols.llv2.parameters import ReachAndFrequencyParameters
@@ -427,31 +428,23 @@ async def _measure_once(system: LocalSystem, config: E2eBenchConfig) -> _Measure
         name = type(measurement).State.Name(measurement.state)
         states.setdefault(name, time.monotonic() - began)
 
-    measuring = asyncio.ensure_future(
-        measure(
-            system.endpoints,
-            params,
-            protocol=ExpectedProtocol.LLV2,
-            measurement_consumer=LocalProtocol.LLV2.measurement_consumer,
-            backoff=POLL_BACKOFF,
-            max_wait_seconds=MEASUREMENT_TIMEOUT_SECONDS,
-            on_update=on_update,
+    try:
+        outcome = await system.supervisor.unless_a_child_fails(
+            measure(
+                system.endpoints,
+                params,
+                protocol=ExpectedProtocol.LLV2,
+                measurement_consumer=LocalProtocol.LLV2.measurement_consumer,
+                backoff=POLL_BACKOFF,
+                max_wait_seconds=MEASUREMENT_TIMEOUT_SECONDS,
+                on_update=on_update,
+            )
         )
-    )
-    died = asyncio.ensure_future(system.supervisor.wait_for_failure())
-    try:
-        await asyncio.wait([measuring, died], return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        died.cancel()
-    seconds = time.monotonic() - began
-    if not measuring.done():
-        measuring.cancel()
-        await asyncio.gather(measuring, return_exceptions=True)
-        raise E2eError(str(died.result()).splitlines()[0])
-    try:
-        outcome = measuring.result()
+    except ChildFailedError as failure:
+        raise E2eError(str(failure).splitlines()[0]) from failure
     except Exception as error:
         raise E2eError(f"the measurement failed: {error}") from error
+    seconds = time.monotonic() - began
     result = outcome.results[0].result
     distribution = result.frequency.relative_frequency_distribution
     events, computation = await _events_of_run(system, began_at)

@@ -165,32 +165,22 @@ async def _measure(system: LocalSystem, entry: DemoMeasurement, observer: DemoOb
 
     began_at = datetime.now(UTC)
     began = time.monotonic()
-    measuring = asyncio.ensure_future(
-        measure(
-            system.endpoints,
-            params,
-            protocol=ExpectedProtocol(entry.protocol.value),
-            measurement_consumer=entry.protocol.measurement_consumer,
-            backoff=POLL_BACKOFF,
-            max_wait_seconds=MEASUREMENT_TIMEOUT_SECONDS,
-            on_update=on_update,
+    try:
+        outcome = await system.supervisor.unless_a_child_fails(
+            measure(
+                system.endpoints,
+                params,
+                protocol=ExpectedProtocol(entry.protocol.value),
+                measurement_consumer=entry.protocol.measurement_consumer,
+                backoff=POLL_BACKOFF,
+                max_wait_seconds=MEASUREMENT_TIMEOUT_SECONDS,
+                on_update=on_update,
+            )
         )
-    )
-    # A process of the system dying is the measurement's failure, not a hang.
-    died = asyncio.ensure_future(system.supervisor.wait_for_failure())
-    try:
-        await asyncio.wait([measuring, died], return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        died.cancel()
-    entry.duration_s = time.monotonic() - began
-    if not measuring.done():
-        measuring.cancel()
-        await asyncio.gather(measuring, return_exceptions=True)
-        failure: ChildFailedError = died.result()
+    except ChildFailedError as failure:
         _fail(entry, str(failure).splitlines()[0])
+        entry.duration_s = time.monotonic() - began
         return
-    try:
-        outcome = measuring.result()
     except (MeasurementConsumerError, ResultVerificationError) as error:
         _fail(entry, str(error))
     except grpc.aio.AioRpcError as error:
@@ -204,6 +194,7 @@ async def _measure(system: LocalSystem, entry: DemoMeasurement, observer: DemoOb
             entry.frequency_estimate = {
                 f: float(distribution.get(f, 0.0)) for f in range(1, MAX_FREQUENCY + 1)
             }
+    entry.duration_s = time.monotonic() - began
     entry.stages = await _stages(system, began_at, datetime.now(UTC))
 
 

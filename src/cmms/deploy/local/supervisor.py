@@ -21,11 +21,12 @@ import asyncio
 import contextlib
 import os
 import signal
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Protocol
+from typing import IO, Protocol, TypeVar
 
+T = TypeVar("T")
 DEFAULT_TAIL_LINES = 20
 _PROBE_INTERVAL_SECONDS = 0.1
 
@@ -272,6 +273,22 @@ class Supervisor:
             if not waiters:
                 await asyncio.Event().wait()
             await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+
+    async def unless_a_child_fails(self, work: Awaitable[T]) -> T:
+        """Await `work`, unless a child exits first: then cancel `work` and raise that child's
+        `ChildFailedError`, so that a dead process is a failure and not a hang."""
+        task = asyncio.ensure_future(work)
+        died = asyncio.ensure_future(self.wait_for_failure())
+        try:
+            await asyncio.wait([task, died], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            died.cancel()
+            if not task.done():
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        if task.cancelled() and died.done() and not died.cancelled():
+            raise died.result()
+        return task.result()
 
     def _failure_of(self, child: _Child) -> ChildFailedError:
         returncode = child.exited.result()

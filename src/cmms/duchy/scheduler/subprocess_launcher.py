@@ -286,7 +286,8 @@ class SubprocessLauncher:
         _log.warning("warm standby failed; mill jobs start cold from now on", reason=why)
 
     async def active_jobs(self, mill_type: MillType) -> list[str]:
-        # Asked before every claim: the moment to have a standby ready for the next job.
+        # Asked before every claim: start the standby early, so that it has loaded the mill
+        # by the time there is a job for it.
         await self._keep_standby()
         return [c.name for c in self._of_type(mill_type) if not c.finished]
 

@@ -148,6 +148,22 @@ async def test_wait_for_failure_reports_the_child_that_exits(tmp_path: Path) -> 
     assert "killed by signal SIGKILL" in str(failure)
 
 
+async def test_work_is_cancelled_when_a_child_dies_and_returned_when_it_ends(
+    tmp_path: Path,
+) -> None:
+    async with Supervisor(tmp_path / "logs") as supervisor:
+        await supervisor.start([serving(tmp_path, "server")])
+        await supervisor.wait_healthy(timeout=60)
+        assert await supervisor.unless_a_child_fails(asyncio.sleep(0, "done")) == "done"
+
+        forever = asyncio.Event()
+        waiting = asyncio.ensure_future(supervisor.unless_a_child_fails(forever.wait()))
+        os.kill(supervisor.pid("server"), signal.SIGKILL)
+        with pytest.raises(ChildFailedError) as caught:
+            await asyncio.wait_for(waiting, timeout=60)
+    assert caught.value.name == "server"
+
+
 async def test_a_child_that_ignores_sigterm_is_killed_after_the_grace(tmp_path: Path) -> None:
     ready = tmp_path / "stubborn.ready"
     async with Supervisor(tmp_path / "logs", stop_grace_seconds=0.5) as supervisor:
